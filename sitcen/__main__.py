@@ -1,0 +1,3 @@
+from sitcen.cli import main
+
+raise SystemExit(main())

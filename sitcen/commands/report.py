@@ -1,0 +1,15 @@
+"""`sitcen report` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    print("sitcen report: not built yet in this version", file=sys.stderr)
+    return 3

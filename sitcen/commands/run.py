@@ -1,0 +1,15 @@
+"""`sitcen run` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    print("sitcen run: not built yet in this version", file=sys.stderr)
+    return 3
