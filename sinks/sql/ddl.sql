@@ -173,3 +173,74 @@ CREATE TABLE IF NOT EXISTS sitcen.job_stats (
     too_late UInt64
 ) ENGINE = ReplacingMergeTree(seq) ORDER BY (run_id, subtask)
 ;
+-- Roll-ups are plain views over `branch_minute FINAL`, not materialized views: a materialized view
+-- sees every inserted block, and branch_minute is a ReplacingMergeTree whose rows are upserted (a
+-- late event rewrites its minute with a higher version). An MV would add both the old and the new
+-- version of a minute and double count; the view reads the winning version of each minute instead.
+-- A national day is ~10^5 branch-minutes, so the view answers in milliseconds.
+-- The day of `branch_day` and the hour of `branch_hour` are Kazakhstan local time (UTC+5 since
+-- 2024-03-01, every branch zone); queries that need another zone take `{tz:String}`.
+CREATE OR REPLACE VIEW sitcen.branch_hour AS
+SELECT
+    branch_id,
+    toStartOfHour(window_start) AS hour_start,
+    toDate(window_start, 'Asia/Almaty') AS day,
+    toHour(window_start, 'Asia/Almaty') AS hour,
+    sum(tickets_issued) AS tickets_issued,
+    sum(tickets_issued_driver_license) AS tickets_issued_driver_license,
+    sum(tickets_issued_license_exchange) AS tickets_issued_license_exchange,
+    sum(tickets_issued_vehicle_registration) AS tickets_issued_vehicle_registration,
+    sum(tickets_issued_vehicle_reregistration) AS tickets_issued_vehicle_reregistration,
+    sum(tickets_issued_plates_issue) AS tickets_issued_plates_issue,
+    sum(documents_issued) AS documents_issued,
+    sum(tickets_cancelled) AS tickets_cancelled,
+    sum(licenses_issued) AS licenses_issued,
+    sum(registrations) AS registrations,
+    sum(plates_issued) AS plates_issued,
+    sum(queue_wait_sum_s) AS queue_wait_sum_s,
+    sum(queue_wait_count) AS queue_wait_count,
+    max(queue_wait_max_s) AS queue_wait_max_s,
+    sum(breaches_con) AS breaches_con,
+    sum(breaches_police) AS breaches_police,
+    sum(ratings_count) AS ratings_count,
+    sum(ratings_sum) AS ratings_sum
+FROM sitcen.branch_minute FINAL
+GROUP BY branch_id, hour_start, day, hour
+;
+CREATE OR REPLACE VIEW sitcen.branch_day AS
+SELECT
+    branch_id,
+    toDate(window_start, 'Asia/Almaty') AS day,
+    sum(tickets_issued) AS tickets_issued,
+    sum(tickets_issued_driver_license) AS tickets_issued_driver_license,
+    sum(tickets_issued_license_exchange) AS tickets_issued_license_exchange,
+    sum(tickets_issued_vehicle_registration) AS tickets_issued_vehicle_registration,
+    sum(tickets_issued_vehicle_reregistration) AS tickets_issued_vehicle_reregistration,
+    sum(tickets_issued_plates_issue) AS tickets_issued_plates_issue,
+    sum(documents_issued) AS documents_issued,
+    sum(tickets_cancelled) AS tickets_cancelled,
+    sum(licenses_issued) AS licenses_issued,
+    sum(registrations) AS registrations,
+    sum(plates_issued) AS plates_issued,
+    sum(queue_wait_sum_s) AS queue_wait_sum_s,
+    sum(queue_wait_count) AS queue_wait_count,
+    max(queue_wait_max_s) AS queue_wait_max_s,
+    sum(breaches_con) AS breaches_con,
+    sum(breaches_police) AS breaches_police,
+    sum(ratings_count) AS ratings_count,
+    sum(ratings_sum) AS ratings_sum
+FROM sitcen.branch_minute FINAL
+GROUP BY branch_id, day
+;
+-- Tickets not closed yet (latest state).
+CREATE OR REPLACE VIEW sitcen.tickets_open AS
+SELECT *
+FROM sitcen.tickets FINAL
+WHERE status = 'open'
+;
+-- Alerts that stand (firing or resolved); withdrawn ones were proved wrong by a late event.
+CREATE OR REPLACE VIEW sitcen.alerts_standing AS
+SELECT *
+FROM sitcen.alerts FINAL
+WHERE status != 'withdrawn'
+;
