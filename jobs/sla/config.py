@@ -78,7 +78,8 @@ class SlaConfig:
         return {
             "version": 1,
             "stages": {s.name: {"responsible": s.responsible, "limit_min": s.limit_ms / 60000} for s in self.stages.values()},
-            "wait_limits_min": {k: v / 60000 for k, v in self.wait_limits_ms.items()},
+            "wait_limits_min": {"default": self.wait_limits_ms["document"] / 60000,
+                                **{k: v / 60000 for k, v in self.wait_limits_ms.items()}},
             "services": {
                 s.name: {"standard_min": s.standard_ms / 60000, "route": list(s.route)} for s in self.services.values()
             },

@@ -27,6 +27,7 @@ class TicketState:
     dead: set = field(default_factory=set)  # event ids already reported as service mismatches
     seq: int = 0  # version of the ticket's rows: grows with every change written
     timer: Optional[int] = None  # the one event-time timer registered for this ticket
+    ignored: int = 0  # events the rules ignored (finish without start, after close, ...)
 
 
 @dataclass(slots=True)
@@ -94,7 +95,8 @@ class TicketLogic:
         cfg = self.cfg
         tl = build(ticket_id, list(state.events.values()), cfg, self.abandon_at)
         ev = rules.evaluate(tl, now, cfg)
-        out.ignored = tl.ignored
+        out.ignored = tl.ignored - state.ignored  # a change, so counters can simply add it up
+        state.ignored = tl.ignored
         fresh: list[tuple[str, str, Row]] = []
         seen: set[str] = set()
 

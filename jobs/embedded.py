@@ -1,0 +1,143 @@
+"""Running the SLA job on Flink's local mini-cluster (the embedded default).
+
+The job's outputs leave it as JSON-line part files that Flink commits on every checkpoint (and
+at the end of a bounded input); the calling process bulk-loads them into ClickHouse while the
+job runs. That keeps chDB — one engine per process, unusable from thread-mode Python workers —
+entirely in the caller, and costs no per-row py4j round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from jobs.sla.config import SlaConfig
+
+
+@dataclass
+class JobSettings:
+    parallelism: int = 1
+    execution_mode: str = "thread"  # thread | process
+    checkpoint_interval_ms: int = 5000
+    jvm_heap: str = "1536m"
+    state_cache_size: int = 100_000
+    bundle_size: int = 1000
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FileOutputs:
+    """The embedded sink: part files under `root/sql` (JVM side) and `root/py` (Python side)."""
+
+    root: Path
+
+    def sql_target(self, t_env: Any) -> str:
+        path = (self.root / "sql").as_posix().replace("'", "''")
+        t_env.execute_sql(f"""
+            CREATE TEMPORARY TABLE job_lines (line STRING)
+            WITH ('connector' = 'filesystem', 'path' = 'file://{path}', 'format' = 'raw',
+                  'sink.rolling-policy.rollover-interval' = '1 s')
+        """)
+        return "job_lines"
+
+    def attach(self, lines: Any) -> None:
+        from pyflink.common.serialization import Encoder
+        from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
+
+        sink = (
+            FileSink.for_row_format(f"file://{(self.root / 'py').as_posix()}", Encoder.simple_string_encoder())
+            .with_output_file_config(OutputFileConfig.builder().with_part_prefix("part").with_part_suffix(".jsonl").build())
+            .with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy())
+            .build()
+        )
+        lines.sink_to(sink).name("outputs").uid("sitcen-outputs")
+
+
+def prepare_process_environment(heap: str) -> None:
+    """Before the JVM starts: its heap cap and the Python path its embedded interpreter needs."""
+    import site
+
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = [root, *site.getsitepackages()]
+    existing = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([existing] if existing else []))
+    os.environ.setdefault("JVM_ARGS", f"-Xmx{heap} -XX:+UseG1GC")
+
+
+def make_environment(settings: JobSettings):
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import StreamTableEnvironment
+
+    from jobs.udf import jar_path
+
+    prepare_process_environment(settings.jvm_heap)
+    conf = Configuration()
+    values = {
+        "python.execution-mode": settings.execution_mode,
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        "python.state.cache-size": str(settings.state_cache_size),
+        "python.fn-execution.bundle.size": str(settings.bundle_size),
+        "restart-strategy.type": "none",
+        "pipeline.jars": jar_path().resolve().as_uri(),
+        "pipeline.object-reuse": "true",
+        "parallelism.default": str(settings.parallelism),
+        "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms} ms",
+        "table.exec.source.idle-timeout": "0 ms",
+        **settings.extra,
+    }
+    for key, value in values.items():
+        conf.set_string(key, value)
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.set_parallelism(settings.parallelism)
+    t_env = StreamTableEnvironment.create(env)
+    t_env.create_java_temporary_function("validate_event", "sitcen.udf.ValidateEvent")
+    return env, t_env
+
+
+def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: JobSettings,
+        poll: Optional[Callable[[], None]] = None, poll_every_s: float = 1.0) -> float:
+    """Run the job to the end of `input_path`; call `poll` while it runs. Returns wall seconds."""
+    import time
+
+    from jobs.pipeline import FileSource, build
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env, t_env = make_environment(settings)
+    stmts = build(env, t_env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id)
+    stmts.attach_as_datastream()
+    error: list[BaseException] = []
+
+    def execute() -> None:
+        try:
+            env.execute(f"sitcen-sla {run_id}")
+        except BaseException as exc:  # reported by the caller
+            error.append(exc)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=execute, name="sitcen-job", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(poll_every_s)
+        if poll is not None:
+            poll()
+    if error:
+        raise JobFailed(_root_cause(error[0])) from error[0]
+    return time.monotonic() - started
+
+
+class JobFailed(RuntimeError):
+    pass
+
+
+def _root_cause(exc: BaseException) -> str:
+    text = str(exc)
+    for line in text.splitlines():
+        if "Caused by:" in line or "Exception:" in line:
+            last = line.strip()
+    return locals().get("last", text.splitlines()[0] if text else repr(exc))

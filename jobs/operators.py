@@ -1,0 +1,189 @@
+"""Thin PyFlink operators over the pure SLA core in `jobs/sla/`.
+
+Each keeps one compact value per key and at most one pending event-time timer per key (the
+next instant at which its answer can change), because every state access and timer call
+crosses into the JVM and that, not the rules, is what costs time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from pyflink.common import Row, Types
+from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.output_tag import OutputTag
+from pyflink.datastream.state import ValueStateDescriptor
+
+from jobs.rows import to_line
+
+FACT_TYPE = Types.ROW_NAMED(
+    ["branch_id", "minute", "fact", "service", "value", "sign"],
+    [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(), Types.INT()],
+)
+FACTS = OutputTag("branch-facts", FACT_TYPE)
+END_OF_TIME = 1 << 62  # watermarks at or beyond this are the end of a bounded input
+
+
+def _logic(cfg_dict: dict[str, Any]):
+    from jobs.sla.closing import abandonment
+    from jobs.sla.config import from_dict
+    from jobs.sla.ticket import TicketLogic
+    from schemas.catalog import load_catalog
+
+    cfg = from_dict(cfg_dict, source="job")
+    catalog = load_catalog()
+    return cfg, TicketLogic(cfg, catalog, abandonment(catalog, cfg))
+
+
+def _subtask_index(ctx: RuntimeContext) -> int:
+    """The subtask's index; thread mode's runtime context only offers it through task info."""
+    for get in (lambda: ctx.get_index_of_this_subtask(), lambda: ctx.get_task_info().get_index_of_this_subtask()):
+        try:
+            return int(get())
+        except Exception:  # noqa: BLE001 - the other execution mode's accessor
+            continue
+    return 0
+
+
+class TicketOperator(KeyedProcessFunction):
+    """key_by(ticket_id): the ticket's lifecycle, its alerts on event-time timers, and its facts."""
+
+    def __init__(self, cfg_dict: dict[str, Any], run_id: str):
+        self.cfg_dict, self.run_id = cfg_dict, run_id
+
+    def open(self, ctx: RuntimeContext) -> None:
+        from jobs.sla.ticket import Incoming, make_event  # noqa: F401  (imported once per worker)
+        from jobs.sla.timeline import RANK, TicketEvent
+
+        self._TicketEvent, self._RANK, self._Incoming = TicketEvent, RANK, Incoming
+        self.cfg, self.logic = _logic(self.cfg_dict)
+        self.state = ctx.get_state(ValueStateDescriptor("ticket", Types.PICKLED_BYTE_ARRAY()))
+        self.subtask = _subtask_index(ctx)
+        self.open_tickets = 0
+        self.pending_timers = 0
+        self.applied = self.duplicates = self.ignored = self.too_late = 0
+        self.stats_seq = 0
+        self.stats_hour: Optional[int] = None
+        group = ctx.get_metrics_group()
+        group.gauge("openTickets", lambda: self.open_tickets)
+        group.gauge("pendingTimers", lambda: self.pending_timers)
+
+    # -- Flink callbacks ---------------------------------------------------------------------
+
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
+        (ticket_id, event_id, type_, ts, branch_id, service, stage, staff_id, result, rating, size,
+         lateness, source, offset, max_seen, raw) = value
+        event = self._TicketEvent(ts, self._RANK[type_], event_id, type_, branch_id, service, stage, staff_id,
+                                  result, rating, size)
+        inc = self._Incoming(event, lateness, source, 0, offset, max_seen, raw or "")
+        now = ctx.timer_service().current_watermark()
+        before = self.state.value()
+        old_timer = before.timer if before is not None else None
+        after, out = self.logic.on_event(ticket_id, before, inc, now)
+        if out.duplicates == 0 and out.too_late == 0:
+            self.applied += 1
+        self.duplicates += out.duplicates
+        self.too_late += out.too_late
+        yield from self._commit(ctx, before is not None, old_timer, after, out, now)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterable[Any]:
+        state = self.state.value()
+        self.pending_timers -= 1
+        if state is None:
+            return
+        now = ctx.timer_service().current_watermark()
+        after, out = self.logic.on_timer(ctx.get_current_key(), state, max(now, timestamp))
+        yield from self._commit(ctx, True, None, after, out, now)  # the fired timer is gone
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _commit(self, ctx, existed: bool, old_timer: Optional[int], after, out, now: int) -> Iterable[Any]:
+        timers = ctx.timer_service()
+        if after is None:
+            if existed:
+                self.open_tickets -= 1
+                if old_timer is not None:
+                    timers.delete_event_time_timer(old_timer)
+                    self.pending_timers -= 1
+                self.state.clear()
+        else:
+            if not existed:
+                self.open_tickets += 1
+            new_timer = after.timer
+            if new_timer != old_timer:
+                if old_timer is not None:
+                    timers.delete_event_time_timer(old_timer)
+                    self.pending_timers -= 1
+                if new_timer is not None:
+                    timers.register_event_time_timer(new_timer)
+                    self.pending_timers += 1
+            self.state.update(after)
+        self.ignored += out.ignored
+        for table, row in out.rows:
+            yield to_line(table, row)
+        for fact in out.deltas:
+            yield FACTS, Row(*fact)
+        yield from self._stats(now)
+
+    def _stats(self, now: int) -> Iterable[str]:
+        hour = now // 3_600_000 if now < END_OF_TIME else None
+        if hour != self.stats_hour or (self.open_tickets == 0 and self.stats_hour is not None):
+            self.stats_hour = hour
+            self.stats_seq += 1
+            yield to_line("job_stats", {
+                "run_id": self.run_id, "subtask": self.subtask, "seq": self.stats_seq,
+                "watermark": now if 0 < now < END_OF_TIME else None,
+                "open_tickets": self.open_tickets, "pending_timers": self.pending_timers,
+                "events_applied": self.applied, "duplicates": self.duplicates,
+                "ignored": self.ignored, "too_late": self.too_late,
+            })
+
+
+class MinuteOperator(KeyedProcessFunction):
+    """key_by(branch_id): one-minute event-time windows of the ticket facts.
+
+    A window's row is written when the watermark passes its end and again, if late facts changed
+    it, when the allowed lateness has run out — then the window is dropped.
+    """
+
+    def __init__(self, cfg_dict: dict[str, Any]):
+        self.cfg_dict = cfg_dict
+
+    def open(self, ctx: RuntimeContext) -> None:
+        from jobs.sla.config import from_dict
+        from jobs.sla.minutes import Bucket, MinuteCounter
+
+        cfg = from_dict(self.cfg_dict, source="job")
+        self.counter, self._Bucket = MinuteCounter(cfg), Bucket
+        self.final_delay = 60_000 + cfg.out_of_orderness_ms + cfg.allowed_lateness_ms
+        self.state = ctx.get_state(ValueStateDescriptor("minutes", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
+        branch_id, minute, fact, service, amount, sign = value
+        buckets = self.state.value() or {}
+        bucket = buckets.get(minute)
+        if bucket is None:
+            bucket = buckets[minute] = self._Bucket()
+            timers = ctx.timer_service()
+            timers.register_event_time_timer(minute + 59_999)
+            timers.register_event_time_timer(minute + self.final_delay)
+        self.counter.apply(bucket, fact, service, amount, sign)
+        self.state.update(buckets)
+        return ()
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterable[Any]:
+        buckets = self.state.value()
+        if not buckets:
+            return
+        branch_id = ctx.get_current_key()
+        for minute in sorted(buckets):
+            bucket = buckets[minute]
+            if minute + 59_999 <= timestamp and bucket.sent != bucket.deltas:
+                bucket.sent = bucket.deltas
+                yield to_line("branch_minute", self.counter.row(branch_id, minute, bucket))
+            if minute + self.final_delay <= timestamp:
+                del buckets[minute]
+        if buckets:
+            self.state.update(buckets)
+        else:
+            self.state.clear()

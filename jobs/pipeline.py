@@ -1,0 +1,161 @@
+"""The SLA job's graph: source → validate → lateness → watermarks → ticket operator → windows → sink.
+
+Everything up to the ticket operator runs in the JVM: one Java call decodes and validates a line
+(`jobs/udf`), SQL numbers the lines and judges lateness per source split in delivery order, and
+the watermark is declared on the validated stream. Heartbeats move event time and stop there;
+only ticket events reach Python. Sources and sinks are passed in, so tests and cluster mode
+bring their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pyflink.common import Types
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment
+
+from jobs.operators import FACTS, MinuteOperator, TicketOperator
+from jobs.sla.config import SlaConfig
+
+# The validator's output row, renamed where a column name is an SQL keyword (type, result, size).
+VALIDATED_NAMES = (
+    "code, detail, event_id, etype, ts_ms, branch_id, ticket_id, service, stage, staff_id, eresult, "
+    "rating, reason, esize"
+)
+
+
+class Source(Protocol):
+    """Registers a table `con_lines(line BYTES, source STRING, part INT, proc AS PROCTIME())`."""
+
+    def register(self, t_env: StreamTableEnvironment) -> None: ...
+
+
+class Sink(Protocol):
+    """Takes the job's output lines: JSON objects tagged with their table (`_t`)."""
+
+    def sql_target(self, t_env: StreamTableEnvironment) -> str: ...  # a table with one STRING column
+
+    def attach(self, lines: Any) -> None: ...  # a DataStream of STRING
+
+
+@dataclass
+class FileSource:
+    """A JSONL file (or a directory of them); each file is one split, read in order."""
+
+    path: str
+
+    def register(self, t_env: StreamTableEnvironment) -> None:
+        t_env.execute_sql(f"""
+            CREATE TEMPORARY TABLE con_lines (
+                line BYTES,
+                source STRING METADATA FROM 'file.path' VIRTUAL,
+                proc AS PROCTIME()
+            ) WITH ('connector' = 'filesystem', 'path' = '{_quote(self.path)}', 'format' = 'raw')
+        """)
+
+
+def _quote(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source: Source, sink: Sink,
+          cfg: SlaConfig, run_id: str) -> Any:
+    """Wire the job into `env`; returns the StatementSet that must be attached before execute()."""
+    ooo, lateness = cfg.out_of_orderness_ms, cfg.allowed_lateness_ms
+    source.register(t_env)
+    t_env.execute_sql(f"""
+        CREATE TEMPORARY VIEW validated AS
+        SELECT l.source, l.line, l.proc, v.*
+        FROM con_lines AS l, LATERAL TABLE(validate_event(l.line)) AS v({VALIDATED_NAMES})
+    """)
+    # Delivery order per split: line number and the highest event time delivered so far (M).
+    t_env.execute_sql(f"""
+        CREATE TEMPORARY VIEW judged AS
+        SELECT *,
+            CASE WHEN code IS NOT NULL THEN CAST(NULL AS STRING)
+                 WHEN ts_ms >= max_seen - {ooo} THEN 'on_time'
+                 WHEN ts_ms >= max_seen - {ooo + lateness} THEN 'late'
+                 ELSE 'too_late' END AS lateness
+        FROM (
+            SELECT source, line, code, detail, event_id, etype, ts_ms, branch_id, ticket_id, service, stage,
+                   staff_id, eresult, rating, esize,
+                   COUNT(*) OVER w AS line_no,
+                   MAX(CASE WHEN code IS NULL THEN ts_ms END) OVER w AS max_seen
+            FROM validated
+            WINDOW w AS (PARTITION BY source ORDER BY proc ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        )
+    """)
+    stmts = t_env.create_statement_set()
+    target = sink.sql_target(t_env)
+    stmts.add_insert_sql(f"""
+        INSERT INTO {target}
+        SELECT JSON_OBJECT('_t' VALUE 'dead_letters', 'source' VALUE source, 'partition' VALUE 0,
+                           'offset' VALUE line_no, 'code' VALUE code, 'detail' VALUE detail,
+                           'event_id' VALUE COALESCE(event_id, ''), 'raw' VALUE DECODE(line, 'UTF-8'))
+        FROM judged WHERE code IS NOT NULL
+    """)
+    stmts.add_insert_sql(f"""
+        INSERT INTO {target}
+        SELECT JSON_OBJECT('_t' VALUE 'late_events', 'source' VALUE source, 'partition' VALUE 0,
+                           'offset' VALUE line_no, 'event_id' VALUE event_id, 'type' VALUE etype,
+                           'ticket_id' VALUE '', 'branch_id' VALUE branch_id,
+                           'ts' VALUE {_sql_instant('ts_ms')}, 'max_seen_ts' VALUE {_sql_instant('max_seen')},
+                           'late_by_s' VALUE (max_seen - ts_ms) / 1000.0, 'raw' VALUE DECODE(line, 'UTF-8'))
+        FROM judged WHERE code IS NULL AND etype = 'heartbeat' AND lateness = 'too_late'
+    """)
+
+    valid = t_env.sql_query("""
+        SELECT ticket_id, event_id, etype, ts_ms, branch_id, service, stage, staff_id, eresult, rating, esize,
+               lateness, source, line_no, max_seen,
+               CASE WHEN lateness = 'too_late' THEN DECODE(line, 'UTF-8') END AS raw_line
+        FROM judged WHERE code IS NULL
+    """)
+    schema = (
+        Schema.new_builder()
+        .column("ticket_id", DataTypes.STRING()).column("event_id", DataTypes.STRING())
+        .column("etype", DataTypes.STRING()).column("ts_ms", DataTypes.BIGINT())
+        .column("branch_id", DataTypes.STRING()).column("service", DataTypes.STRING())
+        .column("stage", DataTypes.STRING()).column("staff_id", DataTypes.STRING())
+        .column("eresult", DataTypes.STRING()).column("rating", DataTypes.INT())
+        .column("esize", DataTypes.INT()).column("lateness", DataTypes.STRING())
+        .column("source", DataTypes.STRING()).column("line_no", DataTypes.BIGINT())
+        .column("max_seen", DataTypes.BIGINT()).column("raw_line", DataTypes.STRING())
+        .column_by_expression("rt", "TO_TIMESTAMP_LTZ(ts_ms, 3)")
+        # ts ≥ M − out_of_orderness is on time, so the watermark stays 1 ms below that bound.
+        .watermark("rt", f"rt - INTERVAL '{(ooo + 1) / 1000:.3f}' SECOND")
+        .build()
+    )
+    timed = t_env.from_data_stream(t_env.to_data_stream(valid), schema)
+    t_env.create_temporary_view("timed", timed)
+    tickets = t_env.sql_query("""
+        SELECT ticket_id, event_id, etype, ts_ms, branch_id, service, stage, staff_id, eresult, rating, esize,
+               lateness, source, line_no, max_seen, raw_line
+        FROM timed WHERE etype <> 'heartbeat'
+    """)
+    ticket_type = Types.ROW([
+        Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
+        Types.STRING(), Types.STRING(), Types.STRING(), Types.INT(), Types.INT(), Types.STRING(),
+        Types.STRING(), Types.LONG(), Types.LONG(), Types.STRING(),
+    ])
+    cfg_dict = cfg.to_dict()
+    ticket_lines = (
+        t_env.to_data_stream(tickets)
+        .map(lambda r: r, output_type=ticket_type).name("to-python").uid("sitcen-to-python")
+        .key_by(lambda r: r[0], key_type=Types.STRING())
+        .process(TicketOperator(cfg_dict, run_id), output_type=Types.STRING())
+        .name("tickets").uid("sitcen-tickets")
+    )
+    minute_lines = (
+        ticket_lines.get_side_output(FACTS)
+        .key_by(lambda f: f[0], key_type=Types.STRING())
+        .process(MinuteOperator(cfg_dict), output_type=Types.STRING())
+        .name("branch-minutes").uid("sitcen-branch-minutes")
+    )
+    sink.attach(ticket_lines.union(minute_lines))
+    return stmts
+
+
+def _sql_instant(col: str) -> str:
+    return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({col}, 3), 'yyyy-MM-dd HH:mm:ss.SSS')"
