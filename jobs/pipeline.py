@@ -134,15 +134,9 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
                lateness, source, line_no, max_seen, raw_line
         FROM timed WHERE etype <> 'heartbeat'
     """)
-    ticket_type = Types.ROW([
-        Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
-        Types.STRING(), Types.STRING(), Types.STRING(), Types.INT(), Types.INT(), Types.STRING(),
-        Types.STRING(), Types.LONG(), Types.LONG(), Types.STRING(),
-    ])
     cfg_dict = cfg.to_dict()
     ticket_lines = (
         t_env.to_data_stream(tickets)
-        .map(lambda r: r, output_type=ticket_type).name("to-python").uid("sitcen-to-python")
         .key_by(lambda r: r[0], key_type=Types.STRING())
         .process(TicketOperator(cfg_dict, run_id), output_type=Types.STRING())
         .name("tickets").uid("sitcen-tickets")
