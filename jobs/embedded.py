@@ -107,6 +107,7 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
 
     from jobs.pipeline import FileSource, build
 
+    out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     env, t_env = make_environment(settings)
     stmts = build(env, t_env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id)

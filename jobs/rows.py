@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any, Optional
 
-INSTANTS = frozenset({"issued_at", "finished_at", "started_at", "detected_at", "resolved_at", "ts", "max_seen_ts"})
+INSTANTS = frozenset({"issued_at", "finished_at", "started_at", "detected_at", "resolved_at", "ts", "max_seen_ts", "watermark"})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 
 def run_summary(client: Any, run_id: str, lines: int, wall_s: float, loaded: dict[str, int]) -> str:
-    q = client.query_tuples
+    def q(sql, params=None):
+        return client.query_tuples(sql, params)[1]
     dead = q("SELECT code, count() FROM sitcen.dead_letters FINAL GROUP BY code ORDER BY code")
     too_late = client.query_value("SELECT count() FROM sitcen.late_events FINAL") or 0
     statuses = q("SELECT status, count() FROM sitcen.tickets FINAL GROUP BY status ORDER BY status")

@@ -171,7 +171,7 @@ CREATE TABLE IF NOT EXISTS sitcen.job_stats (
     duplicates UInt64,
     ignored UInt64,
     too_late UInt64
-) ENGINE = ReplacingMergeTree(seq) ORDER BY (run_id, subtask)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, subtask, seq)
 ;
 -- Roll-ups are plain views over `branch_minute FINAL`, not materialized views: a materialized view
 -- sees every inserted block, and branch_minute is a ReplacingMergeTree whose rows are upserted (a
