@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -93,10 +95,19 @@ def _quote(text: str) -> str:
 class OutputLoader:
     """Loads finished part files under `out_dir` into `client`, each file once per loader.
 
-    `tables` limits the loader to some of the output tables (default: all of them).
+    `tables` limits the loader to some of the output tables (default: all of them). `mode` is
+    ``file`` (the engine reads the files: chDB only), ``stream`` (lines sent through the client:
+    any ClickHouse) or ``auto`` (``file`` for chDB, ``stream`` for servers).
     """
 
-    def __init__(self, client: Client, out_dir: str | os.PathLike, tables: Iterable[str] = OUTPUT_TABLES):
+    def __init__(
+        self, client: Client, out_dir: str | os.PathLike, tables: Iterable[str] = OUTPUT_TABLES, mode: str = "auto"
+    ):
+        if mode not in ("auto", "file", "stream"):
+            raise ValueError(f"mode must be auto, file or stream, not {mode!r}")
+        if mode == "file" and not client.embedded:
+            raise ValueError("mode 'file' needs the embedded engine: a server cannot read this machine's files")
+        self.mode = ("file" if client.embedded else "stream") if mode == "auto" else mode
         self.client = client
         self.out_dir = Path(out_dir)
         self.tables = tuple(tables)
@@ -114,7 +125,7 @@ class OutputLoader:
         counts = {t: 0 for t in self.tables}
         if not parts:
             return counts
-        if self.client.embedded:
+        if self.mode == "file":
             for batch in _file_batches(parts):
                 for table, n in self._load_files_chdb([p.path for p in batch]).items():
                     counts[table] += n
@@ -129,19 +140,20 @@ class OutputLoader:
         return counts
 
     # -- chDB: the engine reads the files --------------------------------------------------------
-    def _file_exprs(self, paths: list[str]) -> list[str]:
-        """file() path arguments: one `dir/{a,b,…}` alternation per directory where names allow it."""
+    @staticmethod
+    def _file_exprs(paths: list[str], alias_dir: str) -> list[str]:
+        """file() path arguments: one `dir/{a,b,…}` alternation per directory. A path holding glob
+        or quote characters cannot be spelled in file(); it is read through a symlink in `alias_dir`."""
         by_dir: dict[str, list[str]] = {}
-        exprs: list[str] = []
-        for p in paths:
-            d, name = os.path.split(os.path.abspath(p))
+        for i, p in enumerate(paths):
+            p = os.path.abspath(p)
             if _GLOB_UNSAFE.search(p):
-                exprs.append(_escape_glob(p))  # read on its own, glob characters escaped
-            else:
-                by_dir.setdefault(d, []).append(name)
-        for d, names in by_dir.items():
-            exprs.insert(0, f"{d}/{names[0]}" if len(names) == 1 else f"{d}/{{{','.join(names)}}}")
-        return exprs
+                alias = os.path.join(alias_dir, f"part-{i}")
+                os.symlink(p, alias)
+                p = alias
+            d, name = os.path.split(p)
+            by_dir.setdefault(d, []).append(name)
+        return [f"{d}/{names[0]}" if len(names) == 1 else f"{d}/{{{','.join(names)}}}" for d, names in by_dir.items()]
 
     def _load_files_chdb(self, paths: list[str]) -> dict[str, int]:
         """Stage the raw lines once (tagged with their table), then extract each table's columns.
@@ -152,8 +164,9 @@ class OutputLoader:
         stage = _STAGE_TABLE
         self.client.command(f"DROP TEMPORARY TABLE IF EXISTS {stage}")
         self.client.command(f"CREATE TEMPORARY TABLE {stage} (_t LowCardinality(String), line String) ENGINE = Memory")
+        alias_dir = tempfile.mkdtemp(prefix="sitcen-load-")
         try:
-            for expr in self._file_exprs(paths):
+            for expr in self._file_exprs(paths, alias_dir):
                 self.client.command(
                     f"INSERT INTO {stage} SELECT JSONExtractString(line, '_t'), line "
                     f"FROM file({_quote(expr)}, 'LineAsString') WHERE notEmpty(trimBoth(line))"
@@ -177,6 +190,7 @@ class OutputLoader:
             return counts
         finally:
             self.client.command(f"DROP TEMPORARY TABLE IF EXISTS {stage}")
+            shutil.rmtree(alias_dir, ignore_errors=True)
 
     # -- HTTP: the lines travel to the server ----------------------------------------------------
     def _load_file_http(self, path: str) -> dict[str, int]:
@@ -219,10 +233,6 @@ def _file_batches(parts: list[PartFile]) -> Iterator[list[PartFile]]:
         yield batch
 
 
-def _escape_glob(path: str) -> str:
-    return re.sub(r"([{},*?\[\]])", r"\\\1", path)
-
-
 def _chunks(lines: list[bytes], limit: int) -> Iterator[bytes]:
     buf: list[bytes] = []
     size = 0
@@ -250,7 +260,7 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
     bucket = Path(out_dir) / "2026-11-24--09"
     bucket.mkdir(parents=True, exist_ok=True)
     handles = [open(bucket / f"part-{uuid.UUID(int=rnd.getrandbits(128))}-{i}.jsonl", "w") for i in range(files)]
-    base = 1795464000000  # 2026-11-24 04:00:00 UTC, 09:00 in Kazakhstan
+    base = 1795492800000  # 2026-11-24 04:00:00 UTC, 09:00 in Kazakhstan
 
     def ts(ms: int) -> str:
         import datetime as dt
