@@ -10,8 +10,9 @@
 -- A ticket is breached when its total time exceeds its service standard (its ticket_overrun fired);
 -- cause_stage / responsible say which segment ran furthest over its limit and whose it was.
 -- Per-segment seconds come from the ticket row (attempts summed; NULL = no such segment); the
--- `timeline` lists every stage attempt in start order:
---   stage[#attempt] HH:MM–HH:MM <minutes>m [+<minutes over the limit>m] [staff]
+-- `timeline` lists every stage attempt in start order, then how and when the ticket ended (local
+-- clock times; the gaps between attempts are the waits):
+--   stage[#attempt] HH:MM–HH:MM <minutes>m [+<minutes over the limit>m] [staff] → … → <status> HH:MM
 WITH
     toDateTime64({day:Date}, 3, {tz:String}) AS day_start,
     toDateTime64({day:Date} + 1, 3, {tz:String}) AS day_end
@@ -39,7 +40,11 @@ SELECT
     t.plates_s AS plates_s,
     t.wait_document_s AS wait_document_s,
     s.attempts AS stage_attempts,
-    s.timeline AS timeline
+    concat(
+        if(s.stages_line = '', '', concat(s.stages_line, ' → ')),
+        t.status,
+        if(t.finished_at IS NULL, '', concat(' ', formatDateTime(assumeNotNull(t.finished_at), '%H:%i', {tz:String})))
+    ) AS timeline
 FROM
 (
     SELECT *
@@ -47,6 +52,8 @@ FROM
     WHERE breached = 1
       AND issued_at >= day_start AND issued_at < day_end
       AND ({branch:String} = '' OR branch_id = {branch:String})
+    ORDER BY total_s DESC, ticket_id
+    LIMIT {limit:UInt32}
 ) AS t
 LEFT JOIN
 (
@@ -55,7 +62,7 @@ LEFT JOIN
         count() AS attempts,
         arrayStringConcat(
             arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((started_at, stage_line)))),
-            ' → ') AS timeline
+            ' → ') AS stages_line
     FROM
     (
         SELECT
@@ -74,6 +81,8 @@ LEFT JOIN
             SELECT ticket_id FROM sitcen.tickets FINAL
             WHERE breached = 1 AND issued_at >= day_start AND issued_at < day_end
               AND ({branch:String} = '' OR branch_id = {branch:String})
+            ORDER BY total_s DESC, ticket_id
+            LIMIT {limit:UInt32}
         )
     )
     GROUP BY ticket_id

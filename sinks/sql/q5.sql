@@ -32,7 +32,7 @@ FROM
         responsible AS party,
         staff_id,
         branch_id,
-        uniqExact(ticket_id) AS tickets_handled,
+        uniqExact(cityHash64(ticket_id)) AS tickets_handled,  -- distinct tickets (64-bit hashes: faster than strings)
         count() AS attempts,
         countIf(duration_s > limit_s) AS stage_overruns,
         round(coalesce(sumIf(duration_s - limit_s, duration_s > limit_s), 0), 3) AS overrun_s

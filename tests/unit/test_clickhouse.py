@@ -242,3 +242,14 @@ def test_a_store_held_by_another_process_gives_a_clear_error(tmp_path):
     third = _py(TRY, dsn, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, _ = third.communicate(timeout=120)
     assert third.returncode == 0 and "OPENED" in out
+
+
+def test_compact_keeps_the_answers(mem):
+    schema.ensure(mem)
+    base = {"branch_id": "b8", "window_start": "2026-11-24 05:00:00"}
+    for v in (1, 3, 2):
+        mem.insert_rows("branch_minute", [dict(base, tickets_issued=v, version=v)])
+    before = mem.query_rows("SELECT * FROM sitcen.branch_minute FINAL ORDER BY branch_id, window_start")
+    schema.compact(mem)
+    assert mem.query_rows("SELECT * FROM sitcen.branch_minute FINAL ORDER BY branch_id, window_start") == before
+    assert mem.query_value("SELECT count() FROM sitcen.branch_minute WHERE branch_id = 'b8'") == 1

@@ -105,7 +105,7 @@ def test_q4_breached_tickets_with_timeline(store):  # noqa: F811
     ]
     assert rows[1]["timeline"] == (
         "queue 09:00–09:10 10m → intake 09:10–09:25 15m c1 → theory_exam 09:30–10:10 40m p3 → "
-        "practical_exam 10:20–11:20 60m +15m p7 → production 11:25–11:30 5m p9"
+        "practical_exam 10:20–11:20 60m +15m p7 → production 11:25–11:30 5m p9 → completed 11:30"
     )
     assert rows[0]["timeline"].startswith("queue 09:30–10:10 40m +10m → intake 10:10–10:20 10m c2")
     assert (rows[1]["wait_theory_exam_s"], rows[1]["practical_exam_s"], rows[1]["plates_s"]) == (300.0, 3600.0, None)
