@@ -458,8 +458,7 @@ def judge_delivery(delivered: Sequence, cfg: SlaConfig) -> Judged:
     """Classify every delivered item (SimEvent, Heartbeat or BadLine) in delivery order."""
     ooo, lateness = cfg.out_of_orderness_ms, cfg.allowed_lateness_ms
     j = Judged()
-    seen: set[str] = set()
-    add = seen.add
+    seen: dict[str, int] = {}  # event_id -> index in `applied` (-1: a heartbeat)
     applied = j.applied
     on_time = j.on_time
     heartbeats = 0
@@ -472,22 +471,28 @@ def judge_delivery(delivered: Sequence, cfg: SlaConfig) -> Judged:
             continue
         ts = item.ts
         eid = item.event_id
-        if eid in seen:
+        k = seen.get(eid)
+        if k is not None:
             j.duplicates.append(n)
+            if k >= 0:
+                kept = applied[k]
+                # Of two copies the earliest ts counts, then the shorter raw line, then the first delivered.
+                if (ts, len(item.line or "")) < (kept.ts, len(kept.line or "")):
+                    applied[k] = item
         elif item.ticket_id is None:
             heartbeats += 1
-            add(eid)
+            seen[eid] = -1
         elif ts >= m - ooo:
             on_time.append(n)
             if ts < m:
                 j.out_of_order.append(n)
                 j.max_seen[n] = m
-            add(eid)
+            seen[eid] = len(applied)
             applied.append(item)
         elif ts >= m - ooo - lateness:
             j.late.append(n)
             j.max_seen[n] = m
-            add(eid)
+            seen[eid] = len(applied)
             applied.append(item)
         else:
             j.too_late.append(n)
