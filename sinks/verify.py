@@ -333,7 +333,7 @@ def compare_table(client: Client, spec: TableSpec, exp_dir: Path, examples: int 
             diff.columns.update(bad.keys())
             if len(diff.different_examples) < examples:
                 diff.different_examples.append({
-                    "key": key_json(k),
+                    "key": key_json(k, want),
                     "columns": {c: {"expected": _show(kinds[c], e), "actual": _show(kinds[c], a)} for c, (e, a) in bad.items()},
                 })
     return diff
@@ -389,7 +389,7 @@ def _n(x: int) -> str:
 
 
 def _key_text(key: dict) -> str:
-    return " ".join(str(v) for v in key.values())
+    return " ".join(str(v) for v in key.values() if v != "")
 
 
 def format_text(result: VerifyResult) -> str:

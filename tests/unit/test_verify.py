@@ -92,7 +92,8 @@ def test_missing_unexpected_and_changed_rows(store, tmp_path):  # noqa: F811
     assert (alerts.missing, alerts.unexpected, alerts.different) == (0, 0, 2)
     assert dict(alerts.columns) == {"overrun_s": 1, "detected_at": 1, "responsible": 1}
     first = alerts.different_examples[0]
-    assert first["key"] == {"alert_id": "a1"}
+    assert first["key"] == {"alert_id": "a1", "ticket_id": "T1", "kind": "stage_overrun", "stage": "practical_exam",
+                            "attempt": 1}
     assert first["columns"] == {
         "detected_at": {"expected": "2026-11-24T06:05:00.001Z", "actual": "2026-11-24T06:05:00.000Z"},
         "overrun_s": {"expected": 900.002, "actual": 900.0},
@@ -106,7 +107,7 @@ def test_missing_unexpected_and_changed_rows(store, tmp_path):  # noqa: F811
     assert "tickets DIFFERS 8 expected, 7 in ClickHouse: 1 missing, 0 unexpected, 0 different" in text
     assert "missing T99" in text
     assert "unexpected T4 plates 1" in text
-    assert "different a1: detected_at: expected 2026-11-24T06:05:00.001Z, got 2026-11-24T06:05:00.000Z" in text
+    assert "different a1 T1 stage_overrun practical_exam 1: detected_at: expected 2026-11-24T06:05:00.001Z, got 2026-11-24T06:05:00.000Z" in text
     assert "verify: DIFFERENCES in tickets, ticket_stages, alerts, branch_minute" in text
 
     j = result.to_json()
