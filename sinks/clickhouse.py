@@ -19,6 +19,7 @@ chDB hosts one engine path per process and locks its directory against other pro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
@@ -53,6 +54,10 @@ class DsnError(ClickHouseError, ValueError):
 
 class StoreLockedError(ClickHouseError):
     """The embedded store directory is held by another process."""
+
+
+class QueryError(ClickHouseError):
+    """ClickHouse refused or failed a statement (the engine's message, first lines)."""
 
 
 @dataclass(frozen=True)
@@ -253,9 +258,23 @@ class Client:
         return f"{self.database}.{name}"
 
     # -- operations ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+
+        try:
+            yield
+        except DriverError as exc:
+            text = str(exc).strip()
+            lines = [ln for ln in text.splitlines() if ln.strip()][:3]
+            raise QueryError(f"ClickHouse ({self.dsn.display()}): " + " ".join(lines)) from exc
+
     def command(self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None) -> Any:
         """Run a statement that returns no rows (DDL, INSERT … SELECT)."""
-        return self.raw.command(self.sql(sql), parameters=dict(params) if params else None, settings=dict(settings or {}))
+        with self._errors():
+            return self.raw.command(
+                self.sql(sql), parameters=dict(params) if params else None, settings=dict(settings or {})
+            )
 
     def query_rows(
         self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None
@@ -268,7 +287,10 @@ class Client:
         self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None
     ) -> tuple[list[str], list[tuple]]:
         """Run a SELECT; (column names, rows as tuples) — cheaper than dicts for large results."""
-        result = self.raw.query(self.sql(sql), parameters=dict(params) if params else None, settings=dict(settings or {}))
+        with self._errors():
+            result = self.raw.query(
+                self.sql(sql), parameters=dict(params) if params else None, settings=dict(settings or {})
+            )
         names = list(result.column_names)
         rows = result.result_rows
         dt_cols = [i for i, t in enumerate(result.column_types) if "DateTime" in t.name]
@@ -317,9 +339,8 @@ class Client:
                     conv = _converter(types[k])
                     col = [row[k] for row in group]
                     data.append([conv(v) for v in col] if conv else col)
-                self.raw.insert(
-                    self.table(table), data, column_names=list(keys), column_oriented=True
-                )
+                with self._errors():
+                    self.raw.insert(self.table(table), data, column_names=list(keys), column_oriented=True)
                 total += len(group)
         return total
 
@@ -328,10 +349,11 @@ class Client:
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         """Send already-formatted rows (e.g. JSON lines) straight to `sitcen.<table>`."""
-        self.raw.raw_insert(
-            self.table(table), column_names=list(columns) if columns else None, insert_block=data, fmt=fmt,
-            settings=dict(settings or {}),
-        )
+        with self._errors():
+            self.raw.raw_insert(
+                self.table(table), column_names=list(columns) if columns else None, insert_block=data, fmt=fmt,
+                settings=dict(settings or {}),
+            )
 
     def close(self) -> None:
         if self._closed:

@@ -253,3 +253,10 @@ def test_compact_keeps_the_answers(mem):
     schema.compact(mem)
     assert mem.query_rows("SELECT * FROM sitcen.branch_minute FINAL ORDER BY branch_id, window_start") == before
     assert mem.query_value("SELECT count() FROM sitcen.branch_minute WHERE branch_id = 'b8'") == 1
+
+
+def test_engine_errors_become_query_errors_naming_the_store(mem):
+    from sinks.clickhouse import QueryError
+
+    with pytest.raises(QueryError, match=r"ClickHouse \(chdb://memory\): .*UNKNOWN_TABLE|doesn't exist"):
+        mem.query_rows("SELECT * FROM sitcen.no_such_table")
