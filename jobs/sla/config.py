@@ -71,7 +71,9 @@ class SlaConfig:
 
     def warning_ms(self, limit_ms: int) -> int:
         """Offset of the at-risk warning for a limit (0.8 of it by default), rounded down to the ms."""
-        return int(limit_ms * self.warning_fraction)
+        from fractions import Fraction
+
+        return int(limit_ms * Fraction(str(self.warning_fraction)))  # exact: no float truncation
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration in the file's own shape (minutes), e.g. to ship it to a cluster job."""

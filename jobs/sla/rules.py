@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from jobs.sla.config import STAGES, SlaConfig
 from jobs.sla.timeline import KIND_ORDER, Segment, Timeline
@@ -104,8 +104,13 @@ def cause_at(tl: Timeline, when: int) -> Optional[Segment]:
     return best if best is not None else running
 
 
-def evaluate(tl: Timeline, now: int, cfg: SlaConfig) -> Evaluation:
-    """Everything the rules say about a ticket at watermark `now`."""
+def evaluate(tl: Timeline, now: int, cfg: SlaConfig,
+             known_at: Optional[Callable[[int], Timeline]] = None) -> Evaluation:
+    """Everything the rules say about a ticket at watermark `now`.
+
+    `known_at(t)` gives the timeline of the events with ts ≤ t: a ticket alert's cause is judged on
+    what was known at its detection and stays frozen whatever happens after it.
+    """
     closed = tl.closed_by(now)
     ev = Evaluation(status=tl.close_kind if closed and tl.close_kind else "open")
     ahead: list[int] = []
@@ -131,7 +136,8 @@ def evaluate(tl: Timeline, now: int, cfg: SlaConfig) -> Evaluation:
                 ahead.append(deadline)
                 continue
             kind = f"ticket_{level}"
-            cause = cause_at(tl, deadline)
+            known = known_at or tl.known_at
+            cause = cause_at(known(deadline) if known is not None else tl, deadline)
             ev.alerts.append(Alert(alert_id(tl.ticket_id, kind, "", 0), kind, 0, "",
                                    cause.label if cause else "", cause.party if cause else "",
                                    cause.staff_id if cause and cause.kind == "stage" else "",

@@ -28,6 +28,7 @@ class TicketState:
     seq: int = 0  # version of the ticket's rows: grows with every change written
     timer: Optional[int] = None  # the one event-time timer registered for this ticket
     ignored: int = 0  # events the rules ignored (finish without start, after close, ...)
+    origins: dict = field(default_factory=dict)  # event id -> (source, partition, offset) of events naming a service
 
 
 @dataclass(slots=True)
@@ -67,8 +68,8 @@ class TicketLogic:
         if state is not None and e.event_id in state.events:
             out.duplicates = 1
             kept = state.events[e.event_id]
-            if (e.ts, e.size) >= (kept.ts, kept.size):
-                return state, out
+            if inc.lateness == "too_late" or (e.ts, e.size) >= (kept.ts, kept.size):
+                return state, out  # a too-late copy is counted, never applied
             state.events[e.event_id] = e  # the earlier copy counts
         elif inc.lateness == "too_late":
             out.too_late = 1
@@ -78,6 +79,8 @@ class TicketLogic:
             if state is None:
                 state = TicketState()
             state.events[e.event_id] = e
+            if e.service is not None and e.type != "ticket_issued":
+                state.origins[e.event_id] = (inc.source, inc.partition, inc.offset)
         self._refresh(ticket_id, state, now, out, inc)
         return state, out
 
@@ -117,15 +120,13 @@ class TicketLogic:
                 "event_id": r.event_id, "ticket_id": ticket_id, "branch_id": tl.branch_id,
                 "staff_id": r.staff_id or "", "rating": r.rating, "ts": r.ts,
             })
-        for m in tl.mismatched:
+        final = ev.cleanup_at is not None and now >= ev.cleanup_at
+        for m in (tl.mismatched if final else ()):
             if m.event_id not in state.dead:
                 state.dead.add(m.event_id)
-                here = inc is not None and inc.event.event_id == m.event_id
+                source, partition, offset = state.origins.get(m.event_id, (f"ticket:{ticket_id}", 0, 0))
                 out.rows.append(("dead_letters", {
-                    "source": inc.source if here else f"ticket:{ticket_id}:{m.event_id}",
-                    "partition": inc.partition if here else 0,
-                    "offset": inc.offset if here else 0,
-                    "raw": inc.raw if here else "",
+                    "source": source, "partition": partition, "offset": offset, "raw": "",
                     "code": "service_mismatch",
                     "detail": f"service {m.service!r} differs from the ticket's {tl.service!r}",
                     "event_id": m.event_id,

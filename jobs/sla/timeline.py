@@ -79,6 +79,7 @@ class Timeline:
     ratings: list[TicketEvent] = field(default_factory=list)
     mismatched: list[TicketEvent] = field(default_factory=list)
     ignored: int = 0
+    known_at: Optional[Callable[[int], "Timeline"]] = field(default=None, compare=False, repr=False)  # events ts <= t
 
     def closed_by(self, now: int) -> bool:
         """Whether the close is known at watermark `now` (an abandonment only once time reaches it)."""
@@ -128,6 +129,7 @@ def build(ticket_id: str, events: list[TicketEvent], cfg: SlaConfig, abandon_at:
         close_at, close_kind = abandon, ("abandoned" if abandon is not None else None)
 
     tl = Timeline(ticket_id, branch_id, service, issued_at, close_at, close_kind, None, None, mismatched=mismatched)
+    tl.known_at = lambda t: build(ticket_id, [e for e in evs if e.ts <= t], cfg, abandon_at)
     open_by_stage: dict[str, list[Segment]] = {}
     count_by_stage: dict[str, int] = {}
     last_end: Optional[int] = None

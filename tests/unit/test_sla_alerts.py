@@ -476,10 +476,6 @@ def test_cause_at_detection_of_an_open_trailing_wait() -> None:
         "wait_production", "police", "firing")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cause_stage is not frozen at detection: a document_issued after the detection re-labels the "
-    "trailing wait, so the ticket_at_risk detected at 48 min as wait_production/police ends up "
-    "wait_document/con"))
 def test_cause_is_frozen_at_detection_even_when_the_close_relabels_the_wait() -> None:
     # The document, issued at 55 without a production stage, comes after detection (48) and must not
     # change the cause found then (test_cause_at_detection_of_an_open_trailing_wait).

@@ -273,10 +273,6 @@ def test_custom_horizon_changes_abandonment_of_unknown_branch(tmp_path: Path, de
     assert d.dropped_at == T0 + 3 * HOUR + 60 * SEC + 600 * SEC
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "warning_ms computes int(limit_ms * warning_fraction) in binary floating point: with "
-    "warning_fraction 0.7 and a 45-min limit it gives 1889999 ms instead of floor(0.7 · 2700000) = "
-    "1890000, so the at-risk alert is detected 1 ms early"))
 def test_warning_offset_is_exact_for_other_fractions(default_doc: dict[str, Any]) -> None:
     doc = copy.deepcopy(default_doc)
     doc["warning_fraction"] = 0.7
