@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,7 @@ SPECS = (
     TableSpec("branch_minute", "branch_minute.jsonl", ("branch_id", "window_start"), None),
 )
 BOOKKEEPING = frozenset({"version", "is_deleted"})
+_ABSENT = object()  # a column the truth row does not carry: not compared
 TRUTH_FILES = tuple(s.truth_file for s in SPECS) + ("dead_letters.json", "summary.json")
 
 
@@ -251,19 +253,21 @@ def expected_dir(truth: str | Path) -> Path:
     return exp
 
 
-def _read_jsonl(path: Path) -> Iterable[dict]:
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    loads = json.loads
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
+            if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = loads(line)
             except json.JSONDecodeError as exc:
                 raise TruthError(f"{path}:{n}: not JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise TruthError(f"{path}:{n}: not a JSON object")
-            yield row
+            rows.append(row)
+    return rows
 
 
 def _read_json(path: Path) -> Any:
@@ -273,9 +277,45 @@ def _read_json(path: Path) -> Any:
         raise TruthError(f"{path}: not JSON ({exc.msg})") from None
 
 
-def _select_expr(name: str, kind: str) -> str:
+_EPOCH_DAYS: dict[str, int] = {}
+
+
+def _instant_ms(v: Any) -> Any:
+    """Epoch ms of an instant; `YYYY-MM-DDTHH:MM:SS.mmmZ` (the truth's own spelling) on a fast path."""
+    if isinstance(v, str) and len(v) == 24 and v[10] == "T" and v[23] == "Z" and v[19] == ".":
+        day = _EPOCH_DAYS.get(v[:10])
+        try:
+            if day is None:
+                day = _EPOCH_DAYS[v[:10]] = dt.date.fromisoformat(v[:10]).toordinal() - 719163
+            return ((day * 24 + int(v[11:13])) * 60 + int(v[14:16])) * 60_000 + int(v[17:19]) * 1000 + int(v[20:23])
+        except ValueError:
+            pass
+    try:
+        return _normal("instant", v)
+    except (TypeError, ValueError):
+        return v  # not an instant at all: compares unequal to any
+
+
+def _equal(kind: str, want: Any, got: Any) -> bool:
+    """Whether a truth value and a ClickHouse value agree (after the exact comparison failed)."""
     if kind == "instant":
-        return f"toUnixTimestamp64Milli(toDateTime64(`{name}`, 3, 'UTC')) AS `{name}`"
+        return _instant_ms(want) == _instant_ms(got) if want is not None and got is not None else want is got
+    if kind == "string":
+        return ("" if want is None else str(want)) == ("" if got is None else str(got))
+    try:
+        return _same(kind, _normal(kind, want), _normal(kind, got))
+    except (TypeError, ValueError):
+        return False
+
+
+def _select(name: str, kind: str, in_key: bool) -> str:
+    """How ClickHouse returns a column for comparison: instants in a key as epoch ms, other instants in
+    the truth's own spelling (`…T…mmmZ`), so that the common case compares equal without parsing."""
+    if kind == "instant":
+        ms = f"toDateTime64(`{name}`, 3, 'UTC')"
+        if in_key:
+            return f"toUnixTimestamp64Milli({ms}) AS `{name}`"
+        return f"concat(replaceOne(toString({ms}), ' ', 'T'), 'Z') AS `{name}`"
     return f"`{name}`"
 
 
@@ -284,59 +324,96 @@ def compare_table(client: Client, spec: TableSpec, exp_dir: Path, examples: int 
     kinds = {name: _kind(t) for name, t in types.items()}
     truth_rows = list(_read_jsonl(exp_dir / spec.truth_file))
     wanted = spec.columns or tuple(c for c in types if c not in spec.key and c not in BOOKKEEPING)
-    present = set().union(*(r.keys() for r in truth_rows)) if truth_rows else set(wanted)
+    present: set[str] = set()
+    for r in truth_rows:
+        present.update(r.keys())
+    if not truth_rows:
+        present = set(wanted)
     compared = tuple(c for c in wanted if c in present and c in types)
     for k in spec.key:
         if truth_rows and k not in present:
             raise TruthError(f"{exp_dir / spec.truth_file}: rows have no key column {k!r}")
 
-    def key_of(row: dict) -> tuple:
-        return tuple(_normal(kinds[k], row.get(k)) for k in spec.key)
-
-    expected: dict[tuple, dict] = {}
-    for r in truth_rows:
-        expected[key_of(r)] = {c: _normal(kinds[c], r.get(c)) for c in compared if c in r}
-
-    cols = list(spec.key) + list(compared)
-    where = f" WHERE {spec.where}" if spec.where else ""
-    names, rows = client.query_tuples(
-        f"SELECT {', '.join(_select_expr(c, kinds[c]) for c in cols)} FROM sitcen.{spec.table} FINAL{where}"
-    )
-    actual: dict[tuple, dict] = {}
     nkey = len(spec.key)
-    for row in rows:
-        k = tuple(_normal(kinds[c], v) for c, v in zip(spec.key, row[:nkey]))
-        actual[k] = {c: _normal(kinds[c], v) for c, v in zip(names[nkey:], row[nkey:])}
+    cols = list(spec.key) + list(compared)
+    key_fix = [(i, _instant_ms) for i, c in enumerate(spec.key) if kinds[c] == "instant"]
+    key_fix += [(i, lambda v: "" if v is None else v) for i, c in enumerate(spec.key) if kinds[c] == "string"]
+    pick = operator.itemgetter(*cols)
+
+    expected: dict[tuple, tuple] = {}
+    for r in truth_rows:
+        try:
+            values = pick(r)
+        except KeyError:  # a row without some column: that column is not compared for it
+            values = tuple(r.get(c, _ABSENT) for c in cols)
+        if len(cols) == 1:
+            values = (values,)
+        key = values[:nkey]
+        if key_fix:
+            key = list(key)
+            for i, f in key_fix:
+                key[i] = f(key[i])
+            key = tuple(key)
+        expected[key] = values[nkey:]
+
+    where = f" WHERE {spec.where}" if spec.where else ""
+    _, rows = client.query_tuples(
+        f"SELECT {', '.join(_select(c, kinds[c], c in spec.key) for c in cols)} FROM sitcen.{spec.table} FINAL{where}"
+    )
+    actual: dict[tuple, tuple] = {row[:nkey]: row[nkey:] for row in rows}
 
     diff = TableDiff(spec.table, spec.key, expected_rows=len(expected), actual_rows=len(actual), compared=compared)
+    context = [(c, compared.index(c)) for c in spec.context if c in compared]
 
-    def key_json(k: tuple, row: dict | None = None) -> dict:
+    def key_json(k: tuple, values: tuple | None = None) -> dict:
         out = {name: _show(kinds[name], v) for name, v in zip(spec.key, k)}
-        for c in spec.context:
-            if row and c in row:
-                out[c] = _show(kinds[c], row[c])
+        for c, i in context:
+            if values is not None and values[i] is not _ABSENT:
+                out[c] = _show(kinds[c], values[i])
         return out
 
-    for k in sorted(expected.keys() - actual.keys(), key=_sort_key):
-        diff.missing += 1
-        if len(diff.missing_examples) < examples:
-            diff.missing_examples.append(key_json(k, expected[k]))
-    for k in sorted(actual.keys() - expected.keys(), key=_sort_key):
-        diff.unexpected += 1
-        if len(diff.unexpected_examples) < examples:
-            diff.unexpected_examples.append(key_json(k, actual[k]))
-    for k in sorted(expected.keys() & actual.keys(), key=_sort_key):
-        want, got = expected[k], actual[k]
-        bad = {c: (want[c], got.get(c)) for c in want if not _same(kinds[c], want[c], got.get(c))}
+    missing = sorted(expected.keys() - actual.keys(), key=_sort_key)
+    unexpected = sorted(actual.keys() - expected.keys(), key=_sort_key)
+    diff.missing, diff.unexpected = len(missing), len(unexpected)
+    diff.missing_examples = [key_json(k, expected[k]) for k in missing[:examples]]
+    diff.unexpected_examples = [key_json(k, actual[k]) for k in unexpected[:examples]]
+
+    col_kinds = [kinds[c] for c in compared]
+    differing: list[tuple[tuple, dict]] = []
+    for k, want in expected.items():
+        got = actual.get(k)
+        if got is None or got == want:
+            continue
+        bad = {}
+        for i, c in enumerate(compared):
+            w, g = want[i], got[i]
+            if w is _ABSENT or w == g and type(w) is type(g):
+                continue
+            if not _equal(col_kinds[i], w, g):
+                bad[c] = (w, g)
         if bad:
-            diff.different += 1
-            diff.columns.update(bad.keys())
-            if len(diff.different_examples) < examples:
-                diff.different_examples.append({
-                    "key": key_json(k, want),
-                    "columns": {c: {"expected": _show(kinds[c], e), "actual": _show(kinds[c], a)} for c, (e, a) in bad.items()},
-                })
+            differing.append((k, bad))
+    differing.sort(key=lambda kb: _sort_key(kb[0]))
+    diff.different = len(differing)
+    for _k, bad in differing:
+        diff.columns.update(bad.keys())
+    for k, bad in differing[:examples]:
+        diff.different_examples.append({
+            "key": key_json(k, expected[k]),
+            "columns": {
+                c: {"expected": _show(kinds[c], _shown(kinds[c], e)), "actual": _show(kinds[c], _shown(kinds[c], a))}
+                for c, (e, a) in bad.items()
+            },
+        })
     return diff
+
+
+def _shown(kind: str, v: Any) -> Any:
+    """Instants in examples always in one spelling (ISO …Z), whatever the truth wrote."""
+    if kind == "instant" and v is not None:
+        ms = _instant_ms(v)
+        return ms if isinstance(ms, int) else v
+    return v
 
 
 def _sort_key(k: tuple) -> tuple:

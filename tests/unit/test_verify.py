@@ -233,3 +233,15 @@ def test_the_command_on_an_empty_default_store_reports_everything_missing(tmp_pa
     assert out.returncode == 1, out.stderr
     assert "7 expected, 0 in ClickHouse: 7 missing" in out.stdout
     assert (tmp_path / ".sitcen" / "store").is_dir()
+
+
+def test_null_strings_equal_empty_and_null_instants_differ_from_values(store, tmp_path):  # noqa: F811
+    layers = day.truth_layers()
+    queue = next(r for r in layers["ticket_stages.jsonl"] if (r["ticket_id"], r["stage"]) == ("T1", "queue"))
+    queue["result"], queue["staff_id"] = None, None  # ClickHouse has '' for both: the same
+    assert run_verify(store, tmp_path / "a", layers).ok
+    queue["finished_at"] = None  # ClickHouse has 04:10: a difference
+    stages = table(run_verify(store, tmp_path / "b", layers), "ticket_stages")
+    assert stages.different == 1
+    assert stages.different_examples[0]["columns"] == {
+        "finished_at": {"expected": None, "actual": "2026-11-24T04:10:00.000Z"}}
