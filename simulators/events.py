@@ -9,6 +9,7 @@ simulator's hot path (a national day is ~350k lines).
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -68,15 +69,22 @@ class SimEvent:
         return obj
 
 
-class Heartbeat:
-    """A heartbeat: only what it has (there are ~250k in a national day, so it is kept small)."""
+class Heartbeat(tuple):
+    """A heartbeat: (ts, event_id, branch_id, line) with the attributes of a SimEvent.
 
-    __slots__ = ("event_id", "ts", "branch_id", "line")
+    A national day holds ~250k of them, so they are tuples (built in C, no __init__ call).
+    """
+
+    __slots__ = ()
     type = "heartbeat"
     ticket_id = service = stage = staff_id = result = rating = reason = None
+    ts = property(itemgetter(0))
+    event_id = property(itemgetter(1))
+    branch_id = property(itemgetter(2))
+    line = property(itemgetter(3))
 
-    def __init__(self, event_id: str, ts: int, branch_id: str, line: str) -> None:
-        self.event_id, self.ts, self.branch_id, self.line = event_id, ts, branch_id, line
+    def __new__(cls, event_id: str, ts: int, branch_id: str, line: str) -> "Heartbeat":
+        return tuple.__new__(cls, (ts, event_id, branch_id, line))
 
 
 def render(ev: SimEvent, ts_text: str) -> str:

@@ -31,6 +31,22 @@ class JsonlWriter:
         if len(self._buf) >= _FLUSH_LINES:
             self._flush()
 
+    def write_lines(self, lines) -> None:
+        """Many pre-rendered lines at once (the simulator's bulk path)."""
+        self._flush()
+        buf = []
+        for line in lines:
+            buf.append(line)
+            if len(buf) >= 65536:
+                self._f.write("\n".join(buf))
+                self._f.write("\n")
+                self.lines += len(buf)
+                buf.clear()
+        if buf:
+            self._f.write("\n".join(buf))
+            self._f.write("\n")
+            self.lines += len(buf)
+
     def _flush(self) -> None:
         if self._buf:
             self._f.write("\n".join(self._buf))

@@ -17,6 +17,7 @@ from simulators.events import HHMM, SSMS
 _MS_PER_DAY = 86_400_000
 _EPOCH = date(1970, 1, 1)
 _day_cache: dict[int, str] = {}
+_iso_cache: dict[int, str] = {}  # the same instants recur in both layers (starts, ends, deadlines)
 
 #: `<stage>_s` columns of sitcen.tickets, in DDL order.
 STAGE_COLUMNS = tuple(f"{s}_s" for s in STAGES)
@@ -56,17 +57,27 @@ def iso(ms: int | None) -> str | None:
     """UTC epoch ms -> ``2026-11-24T04:03:00.125Z`` (None stays None)."""
     if ms is None:
         return None
+    got = _iso_cache.get(ms)
+    if got is not None:
+        return got
     day, rest = divmod(ms, _MS_PER_DAY)
     d = _day_cache.get(day)
     if d is None:
         d = _day_cache[day] = (_EPOCH + timedelta(days=day)).isoformat()
     minute, rest = divmod(rest, 60_000)
-    return f"{d}T{HHMM[minute]}:{SSMS[rest]}Z"
+    if len(_iso_cache) > 1_000_000:
+        _iso_cache.clear()
+    got = _iso_cache[ms] = f"{d}T{HHMM[minute]}:{SSMS[rest]}Z"
+    return got
 
 
 def secs(ms: int | None) -> float | None:
-    """Milliseconds -> seconds rounded to 3 decimals (None stays None)."""
-    return None if ms is None else round(ms / 1000, 3)
+    """Milliseconds -> seconds with 3 decimals (None stays None).
+
+    For a whole number of ms, ms / 1000 already is the double nearest to the 3-decimal value, so
+    it equals round(ms / 1000, 3) and prints as such.
+    """
+    return None if ms is None else ms / 1000
 
 
 def alert_id(ticket_id: str, kind: str, stage: str, attempt: int) -> str:
@@ -74,17 +85,31 @@ def alert_id(ticket_id: str, kind: str, stage: str, attempt: int) -> str:
     return hashlib.sha256(f"{ticket_id}|{kind}|{stage}|{attempt}".encode()).hexdigest()[:32]
 
 
+_TICKET_TEMPLATE = dict.fromkeys(TICKET_COLUMNS)
+_TICKET_TEMPLATE.update(known_branch=0, service="", status="open", breached=0, cause_stage="", responsible="")
+_MINUTE_TEMPLATE = dict.fromkeys(MINUTE_COLUMNS, 0)
+_MINUTE_TEMPLATE.update(queue_wait_sum_s=0.0, queue_wait_max_s=0.0)
+_warnings: dict[tuple[float, int], int] = {}
+
+
 def empty_ticket_row() -> dict:
-    row = dict.fromkeys(TICKET_COLUMNS)
-    row.update(known_branch=0, service="", status="open", breached=0, cause_stage="", responsible="")
-    return row
+    return _TICKET_TEMPLATE.copy()
 
 
 def empty_minute_row(branch_id: str, window_start_ms: int) -> dict:
-    row = dict.fromkeys(MINUTE_COUNT_COLUMNS, 0)
-    row["queue_wait_sum_s"] = 0.0
-    row["queue_wait_max_s"] = 0.0
-    return {"branch_id": branch_id, "window_start": iso(window_start_ms), **row}
+    row = _MINUTE_TEMPLATE.copy()
+    row["branch_id"] = branch_id
+    row["window_start"] = iso(window_start_ms)
+    return row
+
+
+def warning_ms(cfg, limit_ms: int) -> int:
+    """`cfg.warning_ms(limit)` (the configuration's own rounding), remembered per fraction and limit."""
+    key = (cfg.warning_fraction, limit_ms)
+    got = _warnings.get(key)
+    if got is None:
+        got = _warnings[key] = cfg.warning_ms(limit_ms)
+    return got
 
 
 def alert_row(*, kind: str, attempt: int, ticket_id: str, branch_id: str, service: str, stage: str,

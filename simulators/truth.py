@@ -23,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 from jobs.sla.config import SlaConfig
 
 from simulators import rows as R
-from simulators.events import SimEvent
+from simulators.events import Heartbeat, SimEvent
 
 RANK = {"ticket_issued": 0, "stage_finished": 1, "stage_started": 2, "rating_submitted": 3,
         "document_issued": 4, "ticket_cancelled": 4}
@@ -284,7 +284,7 @@ def evaluate_ticket(ticket_id: str, events: Iterable[SimEvent], cfg: SlaConfig, 
             "started_at": R.iso(seg.start), "finished_at": R.iso(seg.end), "duration_s": R.secs(duration),
             "limit_s": R.secs(seg.limit), "overrun_s": R.secs(max(0, duration - seg.limit)),
         })
-        at_risk = seg.start + cfg.warning_ms(seg.limit)
+        at_risk = seg.start + R.warning_ms(cfg, seg.limit)
         overrun = seg.start + seg.limit
         overrun_fires = overrun < seg.end
         common = dict(attempt=seg.attempt, ticket_id=ticket_id, branch_id=branch_id, service=service,
@@ -301,7 +301,7 @@ def evaluate_ticket(ticket_id: str, events: Iterable[SimEvent], cfg: SlaConfig, 
     if standard is not None and issued is not None:
         overrun = issued + standard
         overrun_fires = overrun < close
-        for kind, deadline in (("ticket_at_risk", issued + cfg.warning_ms(standard)), ("ticket_overrun", overrun)):
+        for kind, deadline in (("ticket_at_risk", issued + R.warning_ms(cfg, standard)), ("ticket_overrun", overrun)):
             if not deadline < close:
                 continue
             prefix = [e for e in stage_events if e.ts <= deadline]
@@ -466,7 +466,14 @@ def judge_delivery(delivered: Sequence, cfg: SlaConfig) -> Judged:
     n = 0
     for item in delivered:
         n += 1
-        if item.__class__ is BadLine:
+        cls = item.__class__
+        if cls is Heartbeat:  # most lines: they only move M (the simulator never repeats a heartbeat)
+            heartbeats += 1
+            ts = item[0]
+            if ts > m:
+                m = ts
+            continue
+        if cls is BadLine:
             j.dead_letters[item.code] += 1
             continue
         ts = item.ts

@@ -389,6 +389,7 @@ def heartbeats(branch: Branch, start_ms: int, end_ms: int, interval_ms: int) -> 
     tail = f'","branch_id":"{bid}"}}'
     ident = f"hb-{bid}-"
     hhmm, ssms = HHMM, SSMS
+    new = tuple.__new__
     cur_hour = cur_day = None
     off = 0
     suffix = dtext = ""
@@ -402,8 +403,8 @@ def heartbeats(branch: Branch, start_ms: int, end_ms: int, interval_ms: int) -> 
             dtext = fmt.date_text(day)
             cur_day = day
         minute, rest = divmod(rest, 60_000)
-        append(Heartbeat(f"{ident}{ts}", ts, bid,
-                         f"{head}{ts}{mid}{dtext}T{hhmm[minute]}:{ssms[rest]}{suffix}{tail}"))
+        append(new(Heartbeat, (ts, f"{ident}{ts}", bid,
+                               f"{head}{ts}{mid}{dtext}T{hhmm[minute]}:{ssms[rest]}{suffix}{tail}")))
     return out
 
 
@@ -464,14 +465,14 @@ def world_truth(tk: Ticket, cfg: SlaConfig) -> tuple[dict, list[dict], list[dict
         common = dict(attempt=number, ticket_id=tid, branch_id=bid, service=service, stage=stage,
                       cause_stage=stage, responsible=party, staff_id=staff, limit_ms=limit, started_ms=start,
                       end_ms=end)
-        if duration > cfg.warning_ms(limit):
-            alerts.append(R.alert_row(kind="stage_at_risk", detected_ms=start + cfg.warning_ms(limit),
+        if duration > R.warning_ms(cfg, limit):
+            alerts.append(R.alert_row(kind="stage_at_risk", detected_ms=start + R.warning_ms(cfg, limit),
                                       resolved_ms=min(end, start + limit) if duration > limit else end, **common))
         if duration > limit:
             alerts.append(R.alert_row(kind="stage_overrun", detected_ms=start + limit, resolved_ms=end, **common))
 
     total = close - issued
-    for kind, offset in (("ticket_at_risk", cfg.warning_ms(standard)), ("ticket_overrun", standard)):
+    for kind, offset in (("ticket_at_risk", R.warning_ms(cfg, standard)), ("ticket_overrun", standard)):
         if total <= offset:
             continue
         d = issued + offset
