@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the job failed: {exc} (Flink's log: .venv/lib/python3.11/site-packages/pyflink/log/)") from None
     poll()
     progress.close()
+    schema.compact(client)  # merge to the latest rows: same answers, faster dashboards
     from sitcen.summary import run_summary
 
     print(run_summary(client, run_id, lines_total, wall, loaded))
