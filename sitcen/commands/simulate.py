@@ -54,7 +54,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "  sitcen simulate --branches 162 --date 2026-11-24 --out day.jsonl\n"
         "  sitcen simulate --branches spec-almaty,ala-almaly --days 2 --duplicates 0.02 --late 0.005 "
         "--malformed 0.01 --out faulty.jsonl\n"
-        '  sitcen simulate --branches 5 --incident "spec-almaty theory_exam 10:00-12:00 capacity 1" --out incident.jsonl\n'
+        '  sitcen simulate --branches 5 --incident "spec-almaty theory_exam 10:00-12:00 capacity 1" \\\n'
+        "      --out incident.jsonl\n"
         "The ground truth is written beside the output, in FILE.jsonl.truth/ (see docs/simulator.md)."
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -10,8 +10,6 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from jobs.sla import config as sla_config
 from schemas.catalog import load_catalog
 from simulators import rows as R
@@ -129,7 +127,8 @@ def test_driver_license_of_2h05_cause_is_the_largest_excess_frozen_at_each_deadl
     assert (risk["detected_at"], risk["cause_stage"], risk["responsible"]) == (iso(96), "queue", "con")
     assert risk["resolved_at"] == iso(120) and risk["overrun_s"] is None and risk["staff_id"] == ""
     # at 120 the wait is over at 30 min (excess 15)
-    assert (over["detected_at"], over["cause_stage"], over["responsible"]) == (iso(120), "wait_practical_exam", "police")
+    assert (over["detected_at"], over["cause_stage"], over["responsible"]) == (
+        iso(120), "wait_practical_exam", "police")
     assert (over["resolved_at"], over["overrun_s"], over["limit_s"]) == (iso(125), 300.0, 7200.0)
     assert (over["stage"], over["attempt"], over["started_at"]) == ("", 0, iso(0))
     assert t.ticket["breached"] == 1 and t.ticket["total_s"] == 7500.0
