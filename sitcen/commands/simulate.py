@@ -154,8 +154,11 @@ def format_summary(result, scn, out: Path, truth_dir: Path) -> str:
 
     days = f"{scn.days} day{'s' if scn.days > 1 else ''}"
     rep = result.delivery.report
-    faults = {name: rep[name]["count"] for name in ("duplicates", "out_of_order", "late_allowed", "too_late",
-                                                    "malformed", "service_mismatch") if rep[name]["count"]}
+    faults = {}
+    for name in ("duplicates", "out_of_order", "late_allowed", "too_late", "malformed", "service_mismatch"):
+        got, want = rep[name]["count"], rep[name]["requested"]
+        if want:
+            faults[name] = got if got == want else f"{got} (of {want} requested: not enough eligible events)"
     lines = [
         f"simulated {len(result.branches)} branches x {days} from {scn.start.isoformat()}, seed {scn.seed}",
         f"  tickets {w['tickets']}: {kv(w['tickets_by_service'])}",

@@ -20,7 +20,7 @@ from schemas.catalog import load_catalog
 from schemas.codes import VALIDATOR_CODES
 from schemas.validate import validate
 from simulators import scenario as S
-from simulators.faults import MARGIN_MS, FaultPlan
+from simulators.faults import MARGIN_MS, FaultPlan, inject
 from simulators.incidents import IncidentError, parse_incident
 from simulators.output import JsonlWriter
 from simulators.truth import evaluate_events
@@ -230,6 +230,20 @@ def test_each_fault_is_present_at_its_fraction_and_lands_in_its_class(faulty):
     assert summary["too_late"] == report["too_late"]["count"]
     assert summary["duplicates"] == report["duplicates"]["count"]
     assert summary["lines"] == len(out.read_text(encoding="utf-8").splitlines())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fault_placement_holds_at_high_fractions(seed):
+    """10 % of every fault on two small branches: every victim placed, every class re-checked."""
+    branches = S.select_branches(CATALOG, "kst-tobyl,mng-beineu")
+    scn = S.Scenario(branches="kst-tobyl,mng-beineu", start=DAY, seed=seed)
+    tickets = S.simulate_world(scn, CFG, branches)
+    base = S.natural_sequence(tickets, branches, scn, CFG)
+    plan = FaultPlan(0.1, 0.1, 0.1, 0.1, 0.1, 0.05)
+    delivery = inject(base, {tk.ticket_id: tk.close for tk in tickets}, plan, CFG, seed,
+                      {b.branch_id: b.timezone for b in branches})  # raises if a class is missed
+    for name, _ in plan.items():
+        assert delivery.report[name]["count"] == delivery.report[name]["requested"] > 0, name
 
 
 def test_expected_layer_excludes_too_late_events_and_mismatches(faulty):
