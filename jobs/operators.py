@@ -46,18 +46,27 @@ def _subtask_index(ctx: RuntimeContext) -> int:
 
 
 class TicketOperator(KeyedProcessFunction):
-    """key_by(ticket_id): the ticket's lifecycle, its alerts on event-time timers, and its facts."""
+    """key_by(ticket_id): the ticket's lifecycle, its alerts on event-time timers, and its facts.
+
+    Open tickets live in a Python dict as well as in Flink state: reads come from the dict (the
+    state is read only after a restore), and writes go through to Flink state — one small append
+    per accepted event, and the ledger only when it changes.
+    """
 
     def __init__(self, cfg_dict: dict[str, Any], run_id: str):
         self.cfg_dict, self.run_id = cfg_dict, run_id
 
     def open(self, ctx: RuntimeContext) -> None:
-        from jobs.sla.ticket import Incoming, make_event  # noqa: F401  (imported once per worker)
+        from pyflink.datastream.state import ListStateDescriptor
+
+        from jobs.sla.ticket import Incoming, TicketState
         from jobs.sla.timeline import RANK, TicketEvent
 
-        self._TicketEvent, self._RANK, self._Incoming = TicketEvent, RANK, Incoming
+        self._TicketEvent, self._RANK, self._Incoming, self._TicketState = TicketEvent, RANK, Incoming, TicketState
         self.cfg, self.logic = _logic(self.cfg_dict)
-        self.state = ctx.get_state(ValueStateDescriptor("ticket", Types.PICKLED_BYTE_ARRAY()))
+        self.events = ctx.get_list_state(ListStateDescriptor("events", Types.PICKLED_BYTE_ARRAY()))
+        self.ledger = ctx.get_state(ValueStateDescriptor("ledger", Types.PICKLED_BYTE_ARRAY()))
+        self.cache: dict[str, Any] = {}
         self.subtask = _subtask_index(ctx)
         self.open_tickets = 0
         self.pending_timers = 0
@@ -77,27 +86,42 @@ class TicketOperator(KeyedProcessFunction):
                                   result, rating, size)
         inc = self._Incoming(event, lateness, source, 0, offset, max_seen, raw or "")
         now = ctx.timer_service().current_watermark()
-        before = self.state.value()
+        before = self._load(ticket_id)
         old_timer = before.timer if before is not None else None
         after, out = self.logic.on_event(ticket_id, before, inc, now)
-        if out.duplicates == 0 and out.too_late == 0:
+        if out.accepted is not None:
             self.applied += 1
         self.duplicates += out.duplicates
         self.too_late += out.too_late
-        yield from self._commit(ctx, before is not None, old_timer, after, out, now)
+        yield from self._commit(ctx, ticket_id, before is not None, old_timer, after, out, now)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterable[Any]:
-        state = self.state.value()
+        ticket_id = ctx.get_current_key()
+        state = self._load(ticket_id)
         self.pending_timers -= 1
         if state is None:
             return
+        if state.timer is not None and state.timer != timestamp:
+            return  # a stale timer (registered before a restore); the right one is pending
+        state.timer = None
         now = ctx.timer_service().current_watermark()
-        after, out = self.logic.on_timer(ctx.get_current_key(), state, max(now, timestamp))
-        yield from self._commit(ctx, True, None, after, out, now)  # the fired timer is gone
+        after, out = self.logic.on_timer(ticket_id, state, max(now, timestamp))
+        yield from self._commit(ctx, ticket_id, True, None, after, out, now)
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _commit(self, ctx, existed: bool, old_timer: Optional[int], after, out, now: int) -> Iterable[Any]:
+    def _load(self, ticket_id: str):
+        state = self.cache.get(ticket_id)
+        if state is None:
+            ledger = self.ledger.value()
+            if ledger is not None:  # after a restore: rebuild from Flink state
+                state = self._TicketState.restore(self.events.get(), ledger)
+                self.cache[ticket_id] = state
+                self.open_tickets += 1
+        return state
+
+    def _commit(self, ctx, ticket_id: str, existed: bool, old_timer: Optional[int], after, out,
+                now: int) -> Iterable[Any]:
         timers = ctx.timer_service()
         if after is None:
             if existed:
@@ -105,10 +129,18 @@ class TicketOperator(KeyedProcessFunction):
                 if old_timer is not None:
                     timers.delete_event_time_timer(old_timer)
                     self.pending_timers -= 1
-                self.state.clear()
+                self.cache.pop(ticket_id, None)
+                self.events.clear()
+                self.ledger.clear()
         else:
             if not existed:
                 self.open_tickets += 1
+                self.cache[ticket_id] = after
+                self.ledger.update(after.ledger)  # marks the ticket as present in Flink state
+            elif out.ledger_changed:
+                self.ledger.update(after.ledger)
+            if out.accepted is not None:
+                self.events.add(tuple(out.accepted))
             new_timer = after.timer
             if new_timer != old_timer:
                 if old_timer is not None:
@@ -117,7 +149,6 @@ class TicketOperator(KeyedProcessFunction):
                 if new_timer is not None:
                     timers.register_event_time_timer(new_timer)
                     self.pending_timers += 1
-            self.state.update(after)
         self.ignored += out.ignored
         for table, row in out.rows:
             yield to_line(table, row)

@@ -8,6 +8,8 @@ the key that holds it, because a wrong limit silently changes who gets blamed fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -71,9 +73,7 @@ class SlaConfig:
 
     def warning_ms(self, limit_ms: int) -> int:
         """Offset of the at-risk warning for a limit (0.8 of it by default), rounded down to the ms."""
-        from fractions import Fraction
-
-        return int(limit_ms * Fraction(str(self.warning_fraction)))  # exact: no float truncation
+        return _warning_ms(limit_ms, self.warning_fraction)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration in the file's own shape (minutes), e.g. to ship it to a cluster job."""
@@ -92,6 +92,12 @@ class SlaConfig:
             "abandon_horizon_h": self.abandon_horizon_ms / 3600000,
             "heartbeat_interval_s": self.heartbeat_interval_ms / 1000,
         }
+
+
+@lru_cache(maxsize=1024)
+def _warning_ms(limit_ms: int, fraction: float) -> int:
+    """floor(limit · fraction) computed exactly (decimal fraction, no binary float truncation)."""
+    return int(limit_ms * Fraction(str(fraction)))
 
 
 def default_path() -> Path:

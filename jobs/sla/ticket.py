@@ -1,40 +1,76 @@
 """One ticket's keyed state and what happens to it on an event or a timer — still no Flink.
 
-The operator in `jobs/operators.py` stores a `TicketState` per ticket and calls `on_event` /
-`on_timer`; everything it must emit comes back as `Output`. The state holds the ticket's
-deduplicated events (the single source of truth: every answer is re-derived from them, so a
-late or out-of-order event simply changes the set) and a fingerprint of what was last written,
-so only changed rows leave the operator and an alert that is no longer implied is withdrawn.
+The operator in `jobs/operators.py` keeps a `TicketState` per ticket and calls `on_event` /
+`on_timer`; everything it must emit comes back as `Output`. The ticket's deduplicated events
+are the single source of truth: every answer is re-derived from them, so a late or
+out-of-order event simply changes the set.
+
+What must survive a restart is split by how often it changes, because every write to Flink
+state costs a serialisation and a crossing into the JVM:
+- each accepted event is appended once (`Output.accepted`, a list state);
+- the `Ledger` — facts sent to the minute windows, alerts written (to withdraw them later),
+  dead letters sent — is rewritten only when it changes (`Output.ledger_changed`);
+- fingerprints of the other rows written live in memory only: after a restore they are empty,
+  so the current rows are simply written once more (idempotent: same keys, newer version).
+Row versions are `(accepted copies << 42) | watermark`, which grows with the ticket's own event
+sequence and with event time, so a replay never lets an older row win.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from jobs.sla import rules
 from jobs.sla.config import SlaConfig
 from jobs.sla.timeline import RANK, TicketEvent, build
 
 Row = dict[str, Any]
+WATERMARK_BITS = 42  # ms since 1970 fit until year 2109
+_WATERMARK_MAX = (1 << WATERMARK_BITS) - 1
+ALERT_COLUMNS = ("alert_id", "kind", "status", "severity", "attempt", "ticket_id", "branch_id", "service", "stage",
+                 "cause_stage", "responsible", "staff_id", "limit_ms", "started_at", "detected_at", "resolved_at",
+                 "overrun_ms")
+
+
+@dataclass(slots=True)
+class Ledger:
+    """What was sent downstream that later answers must be able to take back (persisted)."""
+
+    facts: dict = field(default_factory=dict)  # fact key -> fact sent to the minute windows
+    alerts: dict = field(default_factory=dict)  # alert id -> values of the alert row last written
+    dead: set = field(default_factory=set)  # event ids reported as service mismatches
+    origins: dict = field(default_factory=dict)  # event id -> (source, partition, offset), events naming a service
+    ignored: int = 0  # events the rules ignored so far (finish without start, after close, ...)
 
 
 @dataclass(slots=True)
 class TicketState:
     events: dict[str, TicketEvent] = field(default_factory=dict)
-    emitted: dict[str, Any] = field(default_factory=dict)  # row key -> fingerprint (alerts: last row)
-    facts: dict[str, tuple] = field(default_factory=dict)  # fact key -> fact last sent to the windows
-    dead: set = field(default_factory=set)  # event ids already reported as service mismatches
-    seq: int = 0  # version of the ticket's rows: grows with every change written
-    timer: Optional[int] = None  # the one event-time timer registered for this ticket
-    ignored: int = 0  # events the rules ignored (finish without start, after close, ...)
-    origins: dict = field(default_factory=dict)  # event id -> (source, partition, offset) of events naming a service
+    ledger: Ledger = field(default_factory=Ledger)
+    accepted: int = 0  # event copies accepted so far (the length of the persisted event list)
+    emitted: dict[str, int] = field(default_factory=dict)  # row key -> hash of the row last written (memory)
+    timer: Optional[int] = None  # the one event-time timer registered for this ticket (memory)
+
+    @classmethod
+    def restore(cls, events: Iterable[tuple], ledger: Optional[Ledger]) -> "TicketState":
+        """Rebuild from persisted state: the accepted copies in order, and the ledger."""
+        st = cls(ledger=ledger or Ledger())
+        for raw in events:
+            e = TicketEvent(*raw)
+            st.accepted += 1
+            kept = st.events.get(e.event_id)
+            if kept is None or (e.ts, e.size) < (kept.ts, kept.size):
+                st.events[e.event_id] = e
+        return st
 
 
 @dataclass(slots=True)
 class Output:
     rows: list[tuple[str, Row]] = field(default_factory=list)  # (table, row)
     deltas: list[tuple] = field(default_factory=list)  # (branch, minute_ms, fact, service, value, sign)
+    accepted: Optional[TicketEvent] = None  # an event copy to append to the persisted list
+    ledger_changed: bool = False
     duplicates: int = 0
     too_late: int = 0
     ignored: int = 0
@@ -80,8 +116,11 @@ class TicketLogic:
                 state = TicketState()
             state.events[e.event_id] = e
             if e.service is not None and e.type != "ticket_issued":
-                state.origins[e.event_id] = (inc.source, inc.partition, inc.offset)
-        self._refresh(ticket_id, state, now, out, inc)
+                state.ledger.origins[e.event_id] = (inc.source, inc.partition, inc.offset)
+                out.ledger_changed = True
+        state.accepted += 1
+        out.accepted = e
+        self._refresh(ticket_id, state, now, out)
         return state, out
 
     def on_timer(self, ticket_id: str, state: TicketState, now: int) -> tuple[Optional[TicketState], Output]:
@@ -93,68 +132,65 @@ class TicketLogic:
 
     # -- derivation and diff ------------------------------------------------------------------
 
-    def _refresh(self, ticket_id: str, state: TicketState, now: int, out: Output,
-                 inc: Optional[Incoming] = None) -> rules.Evaluation:
-        cfg = self.cfg
+    def _refresh(self, ticket_id: str, state: TicketState, now: int, out: Output) -> rules.Evaluation:
+        cfg, ledger = self.cfg, state.ledger
         tl = build(ticket_id, list(state.events.values()), cfg, self.abandon_at)
         ev = rules.evaluate(tl, now, cfg)
-        out.ignored = tl.ignored - state.ignored  # a change, so counters can simply add it up
-        state.ignored = tl.ignored
-        fresh: list[tuple[str, str, Row]] = []
+        if tl.ignored != ledger.ignored:
+            out.ignored = tl.ignored - ledger.ignored  # a change, so counters can simply add it up
+            ledger.ignored = tl.ignored
+            out.ledger_changed = True
+        version = (state.accepted << WATERMARK_BITS) | min(max(now, 0), _WATERMARK_MAX)
+        emitted = state.emitted
         seen: set[str] = set()
 
         def offer(key: str, table: str, row: Row) -> None:
             seen.add(key)
-            fp = tuple(row.values())
-            prev = state.emitted.get(key)
-            if (prev[0] if isinstance(prev, tuple) and table == "alerts" else prev) != fp:
-                fresh.append((key, table, row))
+            fp = hash(tuple(row.values()))
+            if emitted.get(key) != fp:
+                emitted[key] = fp
+                row["version"] = version
+                out.rows.append((table, row))
 
         offer("t", "tickets", rules.ticket_row(tl, ev, cfg, tl.branch_id in self.catalog))
         for r in rules.stage_rows(tl, ev):
             offer(f"s:{r['stage']}:{r['attempt']}", "ticket_stages", r)
-        for a in ev.alerts:
-            offer(f"a:{a.alert_id}", "alerts", rules.alert_row(tl, a))
         for r in tl.ratings:
             offer(f"r:{r.event_id}", "ratings", {
                 "event_id": r.event_id, "ticket_id": ticket_id, "branch_id": tl.branch_id,
                 "staff_id": r.staff_id or "", "rating": r.rating, "ts": r.ts,
             })
-        final = ev.cleanup_at is not None and now >= ev.cleanup_at
-        for m in (tl.mismatched if final else ()):
-            if m.event_id not in state.dead:
-                state.dead.add(m.event_id)
-                source, partition, offset = state.origins.get(m.event_id, (f"ticket:{ticket_id}", 0, 0))
-                out.rows.append(("dead_letters", {
-                    "source": source, "partition": partition, "offset": offset, "raw": "",
-                    "code": "service_mismatch",
-                    "detail": f"service {m.service!r} differs from the ticket's {tl.service!r}",
-                    "event_id": m.event_id,
-                }))
+        for key in [k for k in emitted if k not in seen]:
+            del emitted[key]
+            if key.startswith("s:"):
+                _, stage, attempt = key.split(":")
+                out.rows.append(("ticket_stages", {"ticket_id": ticket_id, "stage": stage, "attempt": int(attempt),
+                                                   "version": version, "is_deleted": 1}))
+            elif key.startswith("r:"):
+                out.rows.append(("ratings", {"event_id": key[2:], "ticket_id": ticket_id, "version": version,
+                                             "is_deleted": 1}))
 
-        gone = [k for k in state.emitted if k not in seen]
-        if fresh or gone:
-            state.seq += 1
-            version = state.seq
-            for key, table, row in fresh:
-                fp = tuple(row.values())
-                state.emitted[key] = (fp, row) if table == "alerts" else fp
-                out.rows.append((table, {**row, "version": version}))
-            for key in gone:
-                prev = state.emitted.pop(key)
-                if key.startswith("a:"):
-                    out.rows.append(("alerts", {**prev[1], "status": "withdrawn", "version": version}))
-                elif key.startswith("s:"):
-                    _, stage, attempt = key.split(":")
-                    out.rows.append(("ticket_stages", {"ticket_id": ticket_id, "stage": stage,
-                                                       "attempt": int(attempt), "version": version,
-                                                       "is_deleted": 1}))
-                elif key.startswith("r:"):
-                    out.rows.append(("ratings", {"event_id": key[2:], "ticket_id": ticket_id,
-                                                 "version": version, "is_deleted": 1}))
+        # Alerts: the ledger keeps what was written, so one no longer implied can be withdrawn.
+        current = {a.alert_id: rules.alert_row(tl, a) for a in ev.alerts}
+        for alert_id, row in current.items():
+            values = tuple(row.values())
+            if ledger.alerts.get(alert_id) != values:
+                ledger.alerts[alert_id] = values
+                out.ledger_changed = True
+                out.rows.append(("alerts", {**row, "version": version}))
+        for alert_id in [a for a in ledger.alerts if a not in current]:
+            values = ledger.alerts.pop(alert_id)
+            out.ledger_changed = True
+            if values[2] != "withdrawn":
+                row = dict(zip(ALERT_COLUMNS, values))
+                row.update(status="withdrawn", version=version)
+                out.rows.append(("alerts", row))
+
+        if ev.cleanup_at is not None and now >= ev.cleanup_at:
+            self._mismatches(ticket_id, tl, ledger, out)
 
         new_facts = rules.facts(tl, ev)
-        old_facts = state.facts
+        old_facts = ledger.facts
         if new_facts != old_facts:
             for key, f in old_facts.items():
                 if new_facts.get(key) != f:
@@ -162,9 +198,26 @@ class TicketLogic:
             for key, f in new_facts.items():
                 if old_facts.get(key) != f:
                     out.deltas.append((*f, 1))
-            state.facts = new_facts
+            ledger.facts = new_facts
+            out.ledger_changed = True
         state.timer = ev.next_deadline
         return ev
+
+    @staticmethod
+    def _mismatches(ticket_id: str, tl: Any, ledger: Ledger, out: Output) -> None:
+        """Dead letters for events whose service is not the ticket's, once the service is final."""
+        for m in tl.mismatched:
+            if m.event_id in ledger.dead:
+                continue
+            ledger.dead.add(m.event_id)
+            out.ledger_changed = True
+            source, partition, offset = ledger.origins.get(m.event_id, (f"ticket:{ticket_id}", 0, 0))
+            out.rows.append(("dead_letters", {
+                "source": source, "partition": partition, "offset": offset, "raw": "",
+                "code": "service_mismatch",
+                "detail": f"service {m.service!r} differs from the ticket's {tl.service!r}",
+                "event_id": m.event_id,
+            }))
 
     @staticmethod
     def _late_row(ticket_id: str, inc: Incoming) -> Row:
