@@ -22,8 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m jobs.udf build
 	@touch $@
 
-run: setup  ## simulate a national day, run the SLA job on the mini-cluster into embedded ClickHouse, report
-	$(BIN)/sitcen simulate --branches $(BRANCHES) --date $(DAY) --seed $(SEED) --out $(DATA)/day.jsonl
+FAULTS ?= --duplicates 0.02 --out-of-order 0.02 --late-allowed 0.005 --late 0.005 --malformed 0.005
+
+run: setup  ## simulate a national day, run the SLA job on the mini-cluster into a fresh embedded store, verify, report
+	$(BIN)/sitcen simulate --branches $(BRANCHES) --date $(DAY) --seed $(SEED) $(FAULTS) --out $(DATA)/day.jsonl
+	rm -rf .sitcen/store
 	$(BIN)/sitcen run --input $(DATA)/day.jsonl
 	$(BIN)/sitcen verify --truth $(DATA)/day.jsonl.truth
 	$(BIN)/sitcen report
