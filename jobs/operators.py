@@ -150,11 +150,12 @@ class TicketOperator(KeyedProcessFunction):
                     timers.register_event_time_timer(new_timer)
                     self.pending_timers += 1
         self.ignored += out.ignored
-        for table, row in out.rows:
-            yield to_line(table, row)
+        lines = [to_line(table, row) for table, row in out.rows]
+        lines.extend(self._stats(now))
+        if lines:  # one record per call: the file sink writes it as these lines
+            yield "\n".join(lines)
         for fact in out.deltas:
             yield FACTS, Row(*fact)
-        yield from self._stats(now)
 
     def _stats(self, now: int) -> Iterable[str]:
         hour = now // 3_600_000 if now < END_OF_TIME else None

@@ -129,15 +129,18 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
     )
     timed = t_env.from_data_stream(t_env.to_data_stream(valid), schema)
     t_env.create_temporary_view("timed", timed)
+    # (key, event) rows: the shape PyFlink's keyed operators take, built in SQL so that keying the
+    # stream costs no Python call (PyFlink's key_by would add a Python operator per event).
     tickets = t_env.sql_query("""
-        SELECT ticket_id, event_id, etype, ts_ms, branch_id, service, stage, staff_id, eresult, rating, esize,
-               lateness, source, line_no, max_seen, raw_line
+        SELECT ticket_id AS k,
+               ROW(ticket_id, event_id, etype, ts_ms, branch_id, service, stage, staff_id, eresult, rating, esize,
+                   lateness, source, line_no, max_seen, raw_line) AS ev
         FROM timed WHERE etype <> 'heartbeat'
     """)
     cfg_dict = cfg.to_dict()
     ticket_lines = (
-        t_env.to_data_stream(tickets)
-        .key_by(lambda r: r[0], key_type=Types.STRING())
+        _keyed_by_first_field(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), TICKET_EVENT_TYPE])),
+                              TICKET_EVENT_TYPE)
         .process(TicketOperator(cfg_dict, run_id), output_type=Types.STRING())
         .name("tickets").uid("sitcen-tickets")
     )
@@ -149,6 +152,21 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
     )
     sink.attach(ticket_lines.union(minute_lines))
     return stmts
+
+
+def _keyed_by_first_field(stream: Any, value_type: Any) -> Any:
+    """Key a stream of (key, value) rows on the key in the JVM, as PyFlink's own key_by does after
+    its Python key-extraction step — the step we save."""
+    from pyflink.datastream.data_stream import KeyedStream
+    from pyflink.java_gateway import get_gateway
+
+    j_keyed = stream._j_data_stream.keyBy(
+        get_gateway().jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+    return KeyedStream(j_keyed, value_type, stream)
+
+
+S, L, I = Types.STRING(), Types.LONG(), Types.INT()
+TICKET_EVENT_TYPE = Types.ROW([S, S, S, L, S, S, S, S, S, I, I, S, S, L, L, S])
 
 
 def _sql_instant(col: str) -> str:
