@@ -175,24 +175,34 @@ class MinuteOperator(KeyedProcessFunction):
     """key_by(branch_id): one-minute event-time windows of the ticket facts.
 
     A window's row is written when the watermark passes its end and again, if late facts changed
-    it, when the allowed lateness has run out — then the window is dropped.
+    it, when the allowed lateness has run out — then the window is dropped. Windows live in a
+    Python dict per branch, written through to a map state one window at a time.
     """
 
     def __init__(self, cfg_dict: dict[str, Any]):
         self.cfg_dict = cfg_dict
 
     def open(self, ctx: RuntimeContext) -> None:
+        from pyflink.datastream.state import MapStateDescriptor
+
         from jobs.sla.config import from_dict
         from jobs.sla.minutes import Bucket, MinuteCounter
 
         cfg = from_dict(self.cfg_dict, source="job")
         self.counter, self._Bucket = MinuteCounter(cfg), Bucket
         self.final_delay = 60_000 + cfg.out_of_orderness_ms + cfg.allowed_lateness_ms
-        self.state = ctx.get_state(ValueStateDescriptor("minutes", Types.PICKLED_BYTE_ARRAY()))
+        self.windows = ctx.get_map_state(MapStateDescriptor("minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
+        self.cache: dict[str, dict[int, Any]] = {}
+
+    def _buckets(self, branch_id: str) -> dict[int, Any]:
+        buckets = self.cache.get(branch_id)
+        if buckets is None:  # first touch of this branch since start or restore
+            buckets = self.cache[branch_id] = dict(self.windows.items())
+        return buckets
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
         branch_id, minute, fact, service, amount, sign = value
-        buckets = self.state.value() or {}
+        buckets = self._buckets(branch_id)
         bucket = buckets.get(minute)
         if bucket is None:
             bucket = buckets[minute] = self._Bucket()
@@ -200,22 +210,23 @@ class MinuteOperator(KeyedProcessFunction):
             timers.register_event_time_timer(minute + 59_999)
             timers.register_event_time_timer(minute + self.final_delay)
         self.counter.apply(bucket, fact, service, amount, sign)
-        self.state.update(buckets)
+        self.windows.put(minute, bucket)
         return ()
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterable[Any]:
-        buckets = self.state.value()
-        if not buckets:
-            return
         branch_id = ctx.get_current_key()
+        buckets = self._buckets(branch_id)
+        lines = []
         for minute in sorted(buckets):
+            if minute + 59_999 > timestamp:
+                break
             bucket = buckets[minute]
-            if minute + 59_999 <= timestamp and bucket.sent != bucket.deltas:
+            if bucket.sent != bucket.deltas:
                 bucket.sent = bucket.deltas
-                yield to_line("branch_minute", self.counter.row(branch_id, minute, bucket))
+                lines.append(to_line("branch_minute", self.counter.row(branch_id, minute, bucket)))
+                self.windows.put(minute, bucket)
             if minute + self.final_delay <= timestamp:
                 del buckets[minute]
-        if buckets:
-            self.state.update(buckets)
-        else:
-            self.state.clear()
+                self.windows.remove(minute)
+        if lines:
+            yield "\n".join(lines)
