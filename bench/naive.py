@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             e = json.loads(line)
             ts = int(datetime.fromisoformat(e["ts"]).timestamp() * 1000)
-            return (e.get("ticket_id") or "", e["type"], ts)
+            ticket, type_ = e.get("ticket_id"), e["type"]
+            if not isinstance(ticket, (str, type(None))) or not isinstance(type_, str):
+                return ("", "bad", 0)
+            return (ticket or "", type_, ts)
         except Exception:  # noqa: BLE001 - the naive design drops bad lines
             return ("", "bad", 0)
 
