@@ -20,7 +20,8 @@ FACT_TYPE = Types.ROW_NAMED(
     ["branch_id", "minute", "fact", "service", "value", "sign"],
     [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(), Types.INT()],
 )
-FACTS = OutputTag("branch-facts", FACT_TYPE)
+KEYED_FACT_TYPE = Types.ROW([Types.STRING(), FACT_TYPE])  # (branch_id, fact): keyed in the JVM
+FACTS = OutputTag("branch-facts", KEYED_FACT_TYPE)
 END_OF_TIME = 1 << 62  # watermarks at or beyond this are the end of a bounded input
 
 
@@ -155,7 +156,7 @@ class TicketOperator(KeyedProcessFunction):
         if lines:  # one record per call: the file sink writes it as these lines
             yield "\n".join(lines)
         for fact in out.deltas:
-            yield FACTS, Row(*fact)
+            yield FACTS, Row(fact[0], Row(*fact))
 
     def _stats(self, now: int) -> Iterable[str]:
         hour = now // 3_600_000 if now < END_OF_TIME else None
