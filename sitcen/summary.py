@@ -31,7 +31,7 @@ def run_summary(client: Any, run_id: str, lines: int, wall_s: float, loaded: dic
     out.append(f"  too late          {too_late:>10,}")
     dups = sum(r[3] for r in stats)
     out.append(f"  duplicates        {dups:>10,}")
-    out.append("  tickets           " + ", ".join(f"{s} {n:,}" for s, n in statuses))
+    out.append("  tickets           " + (", ".join(f"{s} {n:,}" for s, n in statuses) or "none"))
     out.append("  breached tickets  " + (", ".join(f"{p or '?'} {n:,}" for p, n in breaches) or "none"))
     kinds: dict[str, list[str]] = {}
     for kind, status, n in alerts:
