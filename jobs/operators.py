@@ -176,8 +176,10 @@ class MinuteOperator(KeyedProcessFunction):
     """key_by(branch_id): one-minute event-time windows of the ticket facts.
 
     A window's row is written when the watermark passes its end and again, if late facts changed
-    it, when the allowed lateness has run out — then the window is dropped. Windows live in a
-    Python dict per branch, written through to a map state one window at a time.
+    it, once no late fact can reach it any more — then the window is dropped. Windows live in a
+    Python dict per branch, written through to a map state one window at a time, and each branch
+    keeps a single timer at its next due window (a window's final instant coincides with the first
+    instant of the window eleven minutes later, so one firing serves both).
     """
 
     def __init__(self, cfg_dict: dict[str, Any]):
@@ -191,9 +193,11 @@ class MinuteOperator(KeyedProcessFunction):
 
         cfg = from_dict(self.cfg_dict, source="job")
         self.counter, self._Bucket = MinuteCounter(cfg), Bucket
-        self.final_delay = 60_000 + cfg.out_of_orderness_ms + cfg.allowed_lateness_ms
+        # facts of a minute stop arriving once the watermark passes its end + allowed lateness
+        self.final_delay = 60_000 + cfg.out_of_orderness_ms + cfg.allowed_lateness_ms - 1
         self.windows = ctx.get_map_state(MapStateDescriptor("minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
         self.cache: dict[str, dict[int, Any]] = {}
+        self.timers: dict[str, int] = {}  # branch -> its registered timer (memory; stale ones are harmless)
 
     def _buckets(self, branch_id: str) -> dict[int, Any]:
         buckets = self.cache.get(branch_id)
@@ -201,21 +205,37 @@ class MinuteOperator(KeyedProcessFunction):
             buckets = self.cache[branch_id] = dict(self.windows.items())
         return buckets
 
+    def _due(self, minute: int, bucket: Any) -> int:
+        return minute + 59_999 if bucket.sent == 0 else minute + self.final_delay
+
+    def _schedule(self, ctx: Any, branch_id: str, due: Optional[int]) -> None:
+        current = self.timers.get(branch_id)
+        if due is None or due == current:
+            return
+        timers = ctx.timer_service()
+        if current is not None:
+            timers.delete_event_time_timer(current)
+        timers.register_event_time_timer(due)
+        self.timers[branch_id] = due
+
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
         branch_id, minute, fact, service, amount, sign = value
         buckets = self._buckets(branch_id)
         bucket = buckets.get(minute)
         if bucket is None:
             bucket = buckets[minute] = self._Bucket()
-            timers = ctx.timer_service()
-            timers.register_event_time_timer(minute + 59_999)
-            timers.register_event_time_timer(minute + self.final_delay)
         self.counter.apply(bucket, fact, service, amount, sign)
         self.windows.put(minute, bucket)
+        due = self._due(minute, bucket)
+        current = self.timers.get(branch_id)
+        if current is None or due < current:
+            self._schedule(ctx, branch_id, due)
         return ()
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterable[Any]:
         branch_id = ctx.get_current_key()
+        if self.timers.get(branch_id) == timestamp:
+            del self.timers[branch_id]
         buckets = self._buckets(branch_id)
         lines = []
         for minute in sorted(buckets):
@@ -229,5 +249,7 @@ class MinuteOperator(KeyedProcessFunction):
             if minute + self.final_delay <= timestamp:
                 del buckets[minute]
                 self.windows.remove(minute)
+        if buckets:
+            self._schedule(ctx, branch_id, min(self._due(m, b) for m, b in buckets.items()))
         if lines:
             yield "\n".join(lines)
