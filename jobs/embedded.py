@@ -36,7 +36,9 @@ class FileOutputs:
     root: Path
 
     def sql_target(self, t_env: Any) -> str:
-        path = (self.root / "sql").as_posix().replace("'", "''")
+        from jobs.pipeline import sql_string
+
+        path = sql_string((self.root / "sql").as_posix())
         t_env.execute_sql(f"""
             CREATE TEMPORARY TABLE job_lines (line STRING)
             WITH ('connector' = 'filesystem', 'path' = 'file://{path}', 'format' = 'raw',
@@ -137,8 +139,7 @@ class JobFailed(RuntimeError):
 
 
 def _root_cause(exc: BaseException) -> str:
-    text = str(exc)
-    for line in text.splitlines():
-        if "Caused by:" in line or "Exception:" in line:
-            last = line.strip()
-    return locals().get("last", text.splitlines()[0] if text else repr(exc))
+    """The innermost cause Flink reports (its last 'Caused by' / exception line)."""
+    lines = str(exc).splitlines()
+    causes = [line.strip() for line in lines if "Caused by:" in line or "Exception:" in line]
+    return causes[-1] if causes else (lines[0] if lines else repr(exc))

@@ -60,10 +60,9 @@ class TicketOperator(KeyedProcessFunction):
     def open(self, ctx: RuntimeContext) -> None:
         from pyflink.datastream.state import ListStateDescriptor
 
-        from jobs.sla.ticket import Incoming, TicketState
-        from jobs.sla.timeline import RANK, TicketEvent
+        from jobs.sla.ticket import Incoming, TicketState, make_event
 
-        self._TicketEvent, self._RANK, self._Incoming, self._TicketState = TicketEvent, RANK, Incoming, TicketState
+        self._make_event, self._Incoming, self._TicketState = make_event, Incoming, TicketState
         self.cfg, self.logic = _logic(self.cfg_dict)
         self.events = ctx.get_list_state(ListStateDescriptor("events", Types.PICKLED_BYTE_ARRAY()))
         self.ledger = ctx.get_state(ValueStateDescriptor("ledger", Types.PICKLED_BYTE_ARRAY()))
@@ -83,8 +82,7 @@ class TicketOperator(KeyedProcessFunction):
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
         (ticket_id, event_id, type_, ts, branch_id, service, stage, staff_id, result, rating, size,
          lateness, source, offset, max_seen, raw) = value
-        event = self._TicketEvent(ts, self._RANK[type_], event_id, type_, branch_id, service, stage, staff_id,
-                                  result, rating, size)
+        event = self._make_event(event_id, type_, ts, branch_id, service, stage, staff_id, result, rating, size)
         inc = self._Incoming(event, lateness, source, 0, offset, max_seen, raw or "")
         now = ctx.timer_service().current_watermark()
         before = self._load(ticket_id)

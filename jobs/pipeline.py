@@ -52,11 +52,12 @@ class FileSource:
                 line BYTES,
                 source STRING METADATA FROM 'file.path' VIRTUAL,
                 proc AS PROCTIME()
-            ) WITH ('connector' = 'filesystem', 'path' = '{_quote(self.path)}', 'format' = 'raw')
+            ) WITH ('connector' = 'filesystem', 'path' = '{sql_string(self.path)}', 'format' = 'raw')
         """)
 
 
-def _quote(s: str) -> str:
+def sql_string(s: str) -> str:
+    """The body of an SQL string literal."""
     return s.replace("'", "''")
 
 

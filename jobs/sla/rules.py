@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from jobs.sla.config import STAGES, SlaConfig
 from jobs.sla.timeline import KIND_ORDER, Segment, Timeline
@@ -104,12 +104,11 @@ def cause_at(tl: Timeline, when: int) -> Optional[Segment]:
     return best if best is not None else running
 
 
-def evaluate(tl: Timeline, now: int, cfg: SlaConfig,
-             known_at: Optional[Callable[[int], Timeline]] = None) -> Evaluation:
+def evaluate(tl: Timeline, now: int, cfg: SlaConfig) -> Evaluation:
     """Everything the rules say about a ticket at watermark `now`.
 
-    `known_at(t)` gives the timeline of the events with ts ≤ t: a ticket alert's cause is judged on
-    what was known at its detection and stays frozen whatever happens after it.
+    A ticket alert's cause is judged on `tl.known_at(deadline)`, the events known at its detection,
+    so it stays frozen whatever happens after it.
     """
     closed = tl.closed_by(now)
     ev = Evaluation(status=tl.close_kind if closed and tl.close_kind else "open")
@@ -136,8 +135,7 @@ def evaluate(tl: Timeline, now: int, cfg: SlaConfig,
                 ahead.append(deadline)
                 continue
             kind = f"ticket_{level}"
-            known = known_at or tl.known_at
-            cause = cause_at(known(deadline) if known is not None else tl, deadline)
+            cause = cause_at(tl.known_at(deadline) if tl.known_at is not None else tl, deadline)
             ev.alerts.append(Alert(alert_id(tl.ticket_id, kind, "", 0), kind, 0, "",
                                    cause.label if cause else "", cause.party if cause else "",
                                    cause.staff_id if cause and cause.kind == "stage" else "",
@@ -214,26 +212,20 @@ def stage_rows(tl: Timeline, ev: Evaluation) -> list[dict[str, Any]]:
     return out
 
 
+ALERT_COLUMNS = ("alert_id", "kind", "status", "severity", "attempt", "ticket_id", "branch_id", "service", "stage",
+                 "cause_stage", "responsible", "staff_id", "limit_ms", "started_at", "detected_at", "resolved_at",
+                 "overrun_ms")
+
+
+def alert_values(tl: Timeline, a: Alert) -> tuple:
+    """An alert row's values in ALERT_COLUMNS order (compact enough to keep in keyed state)."""
+    return (a.alert_id, a.kind, a.status, a.severity, a.attempt, tl.ticket_id, tl.branch_id, tl.service or "",
+            a.stage, a.cause_stage, a.responsible, a.staff_id, a.limit_ms, a.started_at, a.detected_at,
+            a.resolved_at, a.overrun_ms if a.kind.endswith("overrun") else None)
+
+
 def alert_row(tl: Timeline, a: Alert) -> dict[str, Any]:
-    return {
-        "alert_id": a.alert_id,
-        "kind": a.kind,
-        "status": a.status,
-        "severity": a.severity,
-        "attempt": a.attempt,
-        "ticket_id": tl.ticket_id,
-        "branch_id": tl.branch_id,
-        "service": tl.service or "",
-        "stage": a.stage,
-        "cause_stage": a.cause_stage,
-        "responsible": a.responsible,
-        "staff_id": a.staff_id,
-        "limit_ms": a.limit_ms,
-        "started_at": a.started_at,
-        "detected_at": a.detected_at,
-        "resolved_at": a.resolved_at,
-        "overrun_ms": a.overrun_ms if a.kind.endswith("overrun") else None,
-    }
+    return dict(zip(ALERT_COLUMNS, alert_values(tl, a)))
 
 
 MINUTE_MS = 60_000

@@ -28,9 +28,6 @@ from jobs.sla.timeline import RANK, TicketEvent, build
 Row = dict[str, Any]
 WATERMARK_BITS = 42  # ms since 1970 fit until year 2109
 _WATERMARK_MAX = (1 << WATERMARK_BITS) - 1
-ALERT_COLUMNS = ("alert_id", "kind", "status", "severity", "attempt", "ticket_id", "branch_id", "service", "stage",
-                 "cause_stage", "responsible", "staff_id", "limit_ms", "started_at", "detected_at", "resolved_at",
-                 "overrun_ms")
 
 
 @dataclass(slots=True)
@@ -171,18 +168,17 @@ class TicketLogic:
                                              "is_deleted": 1}))
 
         # Alerts: the ledger keeps what was written, so one no longer implied can be withdrawn.
-        current = {a.alert_id: rules.alert_row(tl, a) for a in ev.alerts}
-        for alert_id, row in current.items():
-            values = tuple(row.values())
+        current = {a.alert_id: rules.alert_values(tl, a) for a in ev.alerts}
+        for alert_id, values in current.items():
             if ledger.alerts.get(alert_id) != values:
                 ledger.alerts[alert_id] = values
                 out.ledger_changed = True
-                out.rows.append(("alerts", {**row, "version": version}))
+                out.rows.append(("alerts", dict(zip(rules.ALERT_COLUMNS, values), version=version)))
         for alert_id in [a for a in ledger.alerts if a not in current]:
             values = ledger.alerts.pop(alert_id)
             out.ledger_changed = True
             if values[2] != "withdrawn":
-                row = dict(zip(ALERT_COLUMNS, values))
+                row = dict(zip(rules.ALERT_COLUMNS, values))
                 row.update(status="withdrawn", version=version)
                 out.rows.append(("alerts", row))
 

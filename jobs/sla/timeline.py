@@ -96,13 +96,9 @@ AbandonAt = Callable[[str, int], Optional[int]]
 """(branch_id, anchor ts) -> abandonment instant, from the branch's hours (see sla.closing)."""
 
 
-def sort_events(events: list[TicketEvent]) -> list[TicketEvent]:
-    return sorted(events, key=lambda e: (e.ts, e.rank, e.event_id))
-
-
 def build(ticket_id: str, events: list[TicketEvent], cfg: SlaConfig, abandon_at: AbandonAt) -> Timeline:
     """Cut a ticket's (deduplicated, not too-late) events into its timeline."""
-    evs = sort_events(events)
+    evs = sorted(events, key=lambda e: e.order)
     first = evs[0]
     issued = next((e for e in evs if e.type == "ticket_issued"), None)
     service = issued.service if issued is not None else next((e.service for e in evs if e.service), None)
