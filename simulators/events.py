@@ -22,10 +22,6 @@ SSMS = tuple(f"{s:02d}.{ms:03d}" for s in range(60) for ms in range(1000))
 _EPOCH_DATE = date(1970, 1, 1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-# Fields of a ticket event in the order they are written (after event_id, type, ts, branch_id).
-OPTIONAL_FIELDS = ("service", "stage", "staff_id", "result", "rating", "reason")
-
-
 class SimEvent:
     """One event (ticket event or heartbeat). `ts` is UTC epoch ms; `line` is its wire form."""
 
@@ -56,17 +52,6 @@ class SimEvent:
         fields = {k: getattr(self, k) for k in self.__slots__}
         fields.update(changes)
         return SimEvent(**fields)
-
-    def to_wire(self, ts_text: str) -> dict:
-        """The contract object of this event, with `ts` already formatted."""
-        obj = {"event_id": self.event_id, "type": self.type, "ts": ts_text, "branch_id": self.branch_id}
-        if self.ticket_id is not None:
-            obj["ticket_id"] = self.ticket_id
-        for name in OPTIONAL_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                obj[name] = value
-        return obj
 
 
 class Heartbeat(tuple):

@@ -163,9 +163,9 @@ def world_layer(tickets: list[Ticket], cfg: SlaConfig) -> T.Layer:
         tk_rows.append(row)
         st_rows.extend(stages)
         al_rows.extend(alerts)
-    tk_rows.sort(key=lambda r: r["ticket_id"])
-    st_rows.sort(key=lambda r: (r["ticket_id"], r["stage"], r["attempt"]))
-    al_rows.sort(key=lambda r: r["alert_id"])
+    tk_rows.sort(key=T.ROW_KEYS["tickets"])
+    st_rows.sort(key=T.ROW_KEYS["ticket_stages"])
+    al_rows.sort(key=T.ROW_KEYS["alerts"])
     return T.Layer(tk_rows, st_rows, al_rows, [])
 
 

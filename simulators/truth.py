@@ -31,6 +31,14 @@ TERMINAL = frozenset({"document_issued", "ticket_cancelled"})
 _KIND_ORDER = {"queue": 0, "stage": 1, "wait": 2}
 
 
+
+# Row identity (and truth-file order) per table.
+ROW_KEYS = {
+    "tickets": lambda r: r["ticket_id"],
+    "ticket_stages": lambda r: (r["ticket_id"], r["stage"], r["attempt"]),
+    "alerts": lambda r: r["alert_id"],
+}
+
 def order_key(ev: SimEvent) -> tuple:
     """Applied order within a ticket: (ts, type rank, event_id)."""
     return (ev.ts, RANK[ev.type], ev.event_id)
@@ -418,9 +426,9 @@ def assemble(truths: Iterable[TicketTruth], cfg: SlaConfig) -> Layer:
         facts.extend(t.facts)
         mismatched.extend(t.mismatched)
         ignored += t.ignored
-    tickets.sort(key=lambda r: r["ticket_id"])
-    stages.sort(key=lambda r: (r["ticket_id"], r["stage"], r["attempt"]))
-    alerts.sort(key=lambda r: r["alert_id"])
+    tickets.sort(key=ROW_KEYS["tickets"])
+    stages.sort(key=ROW_KEYS["ticket_stages"])
+    alerts.sort(key=ROW_KEYS["alerts"])
     return Layer(tickets, stages, alerts, minute_rows(facts, cfg), ignored, mismatched)
 
 
@@ -546,13 +554,6 @@ def _write_json(path: Path, obj) -> None:
         f.write("\n")
 
 
-_KEYS = {
-    "tickets": lambda r: r["ticket_id"],
-    "ticket_stages": lambda r: (r["ticket_id"], r["stage"], r["attempt"]),
-    "alerts": lambda r: r["alert_id"],
-}
-
-
 def write_truth(directory: str | os.PathLike, world: Layer, expected: Layer, judged: Judged, summary: dict,
                 faults: dict) -> Path:
     """Write `FILE.truth/` in the layout of docs/semantics.md."""
@@ -563,7 +564,7 @@ def write_truth(directory: str | os.PathLike, world: Layer, expected: Layer, jud
     for name, w_rows, e_rows in (("tickets", world.tickets, expected.tickets),
                                  ("ticket_stages", world.stages, expected.stages),
                                  ("alerts", world.alerts, expected.alerts)):
-        key = _KEYS[name]
+        key = ROW_KEYS[name]
         w_lines = [encode(r) for r in w_rows]
         _write_lines(root / "world" / f"{name}.jsonl", w_lines)
         # Most rows are the same in both layers: reuse the encoded line when the row is equal.

@@ -294,15 +294,15 @@ class Client:
         names = list(result.column_names)
         rows = result.result_rows
         dt_cols = [i for i, t in enumerate(result.column_types) if "DateTime" in t.name]
-        if dt_cols:
-            fixed = []
-            for row in rows:
-                row = list(row)
-                for i in dt_cols:
-                    row[i] = _to_utc(row[i])
-                fixed.append(tuple(row))
-            rows = fixed
-        return names, [tuple(r) for r in rows]
+        if not dt_cols:
+            return names, [tuple(r) for r in rows]
+        fixed = []
+        for row in rows:
+            row = list(row)
+            for i in dt_cols:
+                row[i] = _to_utc(row[i])
+            fixed.append(tuple(row))
+        return names, fixed
 
     def query_value(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         _, rows = self.query_tuples(sql, params)

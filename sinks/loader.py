@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from jobs.rows import instant
 from sinks.clickhouse import Client
 
 # Tables the job writes, in load order (facts before what depends on them makes no difference to
@@ -263,10 +264,7 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
     base = 1795492800000  # 2026-11-24 04:00:00 UTC, 09:00 in Kazakhstan
 
     def ts(ms: int) -> str:
-        import datetime as dt
-
-        t = dt.datetime.fromtimestamp((base + ms) / 1000, dt.timezone.utc)
-        return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+        return instant(base + ms)  # the job's own instant format
 
     counts = {t: 0 for t in OUTPUT_TABLES}
     for i in range(rows):
@@ -327,7 +325,6 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
 
 def _main(argv: list[str] | None = None) -> int:
     import argparse
-    import tempfile
     import time
 
     from sinks import schema

@@ -32,9 +32,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     try:
         report = build(client, day=args.day, branch=args.branch, top=args.top)
-    except ReportError as exc:
-        raise UserError(str(exc)) from None
-    except ClickHouseError as exc:
+    except (ReportError, ClickHouseError) as exc:
         raise UserError(str(exc)) from None
     finally:
         client.close()

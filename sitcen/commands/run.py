@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     lines_total = _count_lines(source)
     loader = OutputLoader(client, work)
     loaded: dict[str, int] = {}
-    progress = _Progress(lines_total, quiet=args.quiet or not sys.stderr.isatty())
+    progress = _Progress(quiet=args.quiet or not sys.stderr.isatty())
 
     def poll() -> None:
         for table, n in loader.load_new().items():
@@ -110,8 +110,7 @@ def _count_lines(path: Path) -> int:
 class _Progress:
     """A one-line progress display of rows landed in ClickHouse while the job runs."""
 
-    def __init__(self, lines: int, quiet: bool):
-        self.quiet, self.started = quiet, time.monotonic()
+    def __init__(self, quiet: bool):
         self.bar = None
         if not quiet:
             from tqdm import tqdm

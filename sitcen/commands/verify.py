@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
         if client.embedded:
             schema.ensure(client)  # a new embedded store compares as empty tables, not as an error
         result = verify(client, args.truth, examples=args.examples)
-    except TruthError as exc:
-        raise UserError(str(exc)) from None
-    except ClickHouseError as exc:
+    except (TruthError, ClickHouseError) as exc:
         raise UserError(str(exc)) from None
     finally:
         client.close()
