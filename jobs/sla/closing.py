@@ -6,7 +6,6 @@ hours in local time); the rules only ever see the resulting instant.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Callable, Mapping, Optional
 
 from jobs.sla.config import SlaConfig
@@ -20,16 +19,10 @@ def abandonment(catalog: Mapping[str, object], cfg: SlaConfig) -> Callable[[str,
     """
     grace, horizon = cfg.abandon_grace_ms, cfg.abandon_horizon_ms
 
-    @lru_cache(maxsize=65536)
-    def closing(branch_id: str, day_key: int) -> Optional[int]:
-        branch = catalog[branch_id]
-        return branch.closing_ms(branch.local_date(day_key))  # type: ignore[attr-defined]
-
     def at(branch_id: str, anchor: int) -> Optional[int]:
         branch = catalog.get(branch_id)
         if branch is not None:
-            # cache per branch and local hour bucket of the anchor: the date cannot change within it
-            close = closing(branch_id, anchor - anchor % 3_600_000)
+            close = branch.closing_ms(branch.local_date(anchor))  # type: ignore[attr-defined]
             if close is not None and close + grace > anchor:
                 return close + grace
         return anchor + horizon
