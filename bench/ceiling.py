@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobs.embedded import prepare_process_environment
 
-    prepare_process_environment("1536m")
+    prepare_process_environment("1536m", "-XX:+UseG1GC")
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     for k, v in {"parallelism.default": "1", "restart-strategy.type": "none"}.items():
         t_env.get_config().set(k, v)

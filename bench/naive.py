@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobs.embedded import prepare_process_environment
 
-    prepare_process_environment("1536m")
+    prepare_process_environment("1536m", "-XX:+UseG1GC")
     conf = Configuration()
     for k, v in {"python.execution-mode": args.mode, "python.executable": sys.executable,
                  "python.client.executable": sys.executable, "restart-strategy.type": "none",

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+import orjson
+
 from pyflink.common import Row, Types
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.output_tag import OutputTag
 from pyflink.datastream.state import ValueStateDescriptor
 
 from jobs.rows import to_line
 
-FACT_TYPE = Types.ROW_NAMED(
-    ["branch_id", "minute", "fact", "service", "value", "sign"],
-    [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(), Types.INT()],
-)
-KEYED_FACT_TYPE = Types.ROW([Types.STRING(), FACT_TYPE])  # (branch_id, fact): keyed in the JVM
-FACTS = OutputTag("branch-facts", KEYED_FACT_TYPE)
+#: What the ticket operator emits per call: (output lines joined by newlines, the branch facts as a
+#: JSON array of [branch, minute_ms, fact, service, value, sign]); either may be None.
+OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING()])
 END_OF_TIME = 1 << 62  # watermarks at or beyond this are the end of a bounded input
 
 
@@ -79,9 +77,9 @@ class TicketOperator(KeyedProcessFunction):
 
     # -- Flink callbacks ---------------------------------------------------------------------
 
-    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
         (ticket_id, event_id, type_, ts, branch_id, service, stage, staff_id, result, rating, size,
-         lateness, source, offset, max_seen, raw) = value
+         lateness, source, offset, max_seen, raw) = orjson.loads(value)  # pipeline.TICKET_EVENT_FIELDS
         event = self._make_event(event_id, type_, ts, branch_id, service, stage, staff_id, result, rating, size)
         inc = self._Incoming(event, lateness, source, 0, offset, max_seen, raw or "")
         now = ctx.timer_service().current_watermark()
@@ -151,10 +149,9 @@ class TicketOperator(KeyedProcessFunction):
         self.ignored += out.ignored
         lines = [to_line(table, row) for table, row in out.rows]
         lines.extend(self._stats(now))
-        if lines:  # one record per call: the file sink writes it as these lines
-            yield "\n".join(lines)
-        for fact in out.deltas:
-            yield FACTS, Row(fact[0], Row(*fact))
+        if lines or out.deltas:  # one record per call: the sink writes it as these lines
+            yield ("\n".join(lines) if lines else None,
+                   orjson.dumps(out.deltas).decode() if out.deltas else None)
 
     def _stats(self, now: int) -> Iterable[str]:
         hour = now // 3_600_000 if now < END_OF_TIME else None
@@ -168,86 +165,3 @@ class TicketOperator(KeyedProcessFunction):
                 "events_applied": self.applied, "duplicates": self.duplicates,
                 "ignored": self.ignored, "too_late": self.too_late,
             })
-
-
-class MinuteOperator(KeyedProcessFunction):
-    """key_by(branch_id): one-minute event-time windows of the ticket facts.
-
-    A window's row is written when the watermark passes its end and again, if late facts changed
-    it, once no late fact can reach it any more — then the window is dropped. Windows live in a
-    Python dict per branch, written through to a map state one window at a time, and each branch
-    keeps a single timer at its next due window (a window's final instant coincides with the first
-    instant of the window eleven minutes later, so one firing serves both).
-    """
-
-    def __init__(self, cfg_dict: dict[str, Any]):
-        self.cfg_dict = cfg_dict
-
-    def open(self, ctx: RuntimeContext) -> None:
-        from pyflink.datastream.state import MapStateDescriptor
-
-        from jobs.sla.config import from_dict
-        from jobs.sla.minutes import Bucket, MinuteCounter
-
-        cfg = from_dict(self.cfg_dict, source="job")
-        self.counter, self._Bucket = MinuteCounter(cfg), Bucket
-        # facts of a minute stop arriving once the watermark passes its end + allowed lateness
-        self.final_delay = 60_000 + cfg.out_of_orderness_ms + cfg.allowed_lateness_ms - 1
-        self.windows = ctx.get_map_state(MapStateDescriptor("minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
-        self.cache: dict[str, dict[int, Any]] = {}
-        self.timers: dict[str, int] = {}  # branch -> its registered timer (memory; stale ones are harmless)
-
-    def _buckets(self, branch_id: str) -> dict[int, Any]:
-        buckets = self.cache.get(branch_id)
-        if buckets is None:  # first touch of this branch since start or restore
-            buckets = self.cache[branch_id] = dict(self.windows.items())
-        return buckets
-
-    def _due(self, minute: int, bucket: Any) -> int:
-        return minute + 59_999 if bucket.sent == 0 else minute + self.final_delay
-
-    def _schedule(self, ctx: Any, branch_id: str, due: Optional[int]) -> None:
-        current = self.timers.get(branch_id)
-        if due is None or due == current:
-            return
-        timers = ctx.timer_service()
-        if current is not None:
-            timers.delete_event_time_timer(current)
-        timers.register_event_time_timer(due)
-        self.timers[branch_id] = due
-
-    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
-        branch_id, minute, fact, service, amount, sign = value
-        buckets = self._buckets(branch_id)
-        bucket = buckets.get(minute)
-        if bucket is None:
-            bucket = buckets[minute] = self._Bucket()
-        self.counter.apply(bucket, fact, service, amount, sign)
-        self.windows.put(minute, bucket)
-        due = self._due(minute, bucket)
-        current = self.timers.get(branch_id)
-        if current is None or due < current:
-            self._schedule(ctx, branch_id, due)
-        return ()
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterable[Any]:
-        branch_id = ctx.get_current_key()
-        if self.timers.get(branch_id) == timestamp:
-            del self.timers[branch_id]
-        buckets = self._buckets(branch_id)
-        lines = []
-        for minute in sorted(buckets):
-            if minute + 59_999 > timestamp:
-                break
-            bucket = buckets[minute]
-            if bucket.sent != bucket.deltas:
-                bucket.sent = bucket.deltas
-                lines.append(to_line("branch_minute", self.counter.row(branch_id, minute, bucket)))
-                self.windows.put(minute, bucket)
-            if minute + self.final_delay <= timestamp:
-                del buckets[minute]
-                self.windows.remove(minute)
-        if buckets:
-            self._schedule(ctx, branch_id, min(self._due(m, b) for m, b in buckets.items()))
-        if lines:
-            yield "\n".join(lines)

@@ -16,8 +16,9 @@ from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
-from jobs.operators import FACT_TYPE, FACTS, MinuteOperator, TicketOperator
+from jobs.operators import OUTPUT_TYPE, TicketOperator
 from jobs.sla.config import SlaConfig
+from jobs.windows import minute_lines
 
 # The validator's output row, renamed where a column name is an SQL keyword (type, result, size).
 VALIDATED_NAMES = (
@@ -33,11 +34,10 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
-    """Takes the job's output lines: JSON objects tagged with their table (`_t`)."""
+    """Takes the job's output lines: JSON objects tagged with their table (`_t`); a record may hold
+    several lines."""
 
     def sql_target(self, t_env: StreamTableEnvironment) -> str: ...  # a table with one STRING column
-
-    def attach(self, lines: Any) -> None: ...  # a DataStream of STRING
 
 
 @dataclass
@@ -134,26 +134,24 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
         FROM timed WHERE code IS NULL AND etype = 'heartbeat' AND lateness = 'too_late'
     """)
     # (key, event) rows: the shape PyFlink's keyed operators take, built in SQL so that keying the
-    # stream costs no Python call (PyFlink's key_by would add a Python operator per event).
-    tickets = t_env.sql_query("""
-        SELECT ticket_id AS k,
-               ROW(ticket_id, event_id, etype, ts_ms, branch_id, service, stage, staff_id, eresult, rating, esize,
-                   lateness, source, line_no, max_seen, raw_line) AS ev
+    # stream costs no Python call (PyFlink's key_by would add a Python operator per event). The
+    # event travels as one JSON array (`TICKET_EVENT_FIELDS`): one string crosses into Python and
+    # one orjson call unpacks it, where a nested Row would cost a Python object per field.
+    tickets = t_env.sql_query(f"""
+        SELECT ticket_id AS k, JSON_ARRAY({", ".join(TICKET_EVENT_FIELDS)} NULL ON NULL) AS ev
         FROM timed WHERE code IS NULL AND etype <> 'heartbeat'
     """)
-    cfg_dict = cfg.to_dict()
-    ticket_lines = (
-        _keyed_by_first_field(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), TICKET_EVENT_TYPE])),
-                              TICKET_EVENT_TYPE)
-        .process(TicketOperator(cfg_dict, run_id), output_type=Types.STRING())
+    ticket_out = (
+        _keyed_by_first_field(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), Types.STRING()])),
+                              Types.STRING())
+        .process(TicketOperator(cfg.to_dict(), run_id), output_type=OUTPUT_TYPE)
         .name("tickets").uid("sitcen-tickets")
+        # its own thread: the JVM work downstream (facts, windows, the writer) runs on the other core
+        .disable_chaining()
     )
-    minute_lines = (
-        _keyed_by_first_field(ticket_lines.get_side_output(FACTS), FACT_TYPE)
-        .process(MinuteOperator(cfg_dict), output_type=Types.STRING())
-        .name("branch-minutes").uid("sitcen-branch-minutes")
-    )
-    sink.attach(ticket_lines.union(minute_lines))
+    t_env.create_temporary_view("ticket_out", t_env.from_data_stream(ticket_out).alias("lines", "facts"))
+    stmts.add_insert_sql(f"INSERT INTO {target} SELECT lines FROM ticket_out WHERE lines IS NOT NULL")
+    stmts.add_insert(target, minute_lines(t_env, "ticket_out", cfg))
     return stmts
 
 
@@ -168,8 +166,9 @@ def _keyed_by_first_field(stream: Any, value_type: Any) -> Any:
     return KeyedStream(j_keyed, value_type, stream)
 
 
-S, L, I = Types.STRING(), Types.LONG(), Types.INT()
-TICKET_EVENT_TYPE = Types.ROW([S, S, S, L, S, S, S, S, S, I, I, S, S, L, L, S])
+#: The ticket operator's input, in order (`TicketOperator.process_element` unpacks it).
+TICKET_EVENT_FIELDS = ("ticket_id", "event_id", "etype", "ts_ms", "branch_id", "service", "stage", "staff_id",
+                       "eresult", "rating", "esize", "lateness", "source", "line_no", "max_seen", "raw_line")
 
 
 def _sql_instant(col: str) -> str:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Optional
 
 from jobs.sla.config import STAGES, SlaConfig
 from jobs.sla.timeline import KIND_ORDER, Segment, Timeline
 
+@lru_cache(maxsize=1 << 16)  # asked again on every evaluation of a ticket
 def alert_id(ticket_id: str, kind: str, stage: str, attempt: int) -> str:
     """Deterministic alert id: the same alert gets the same id in every run and replay."""
     return hashlib.sha256(f"{ticket_id}|{kind}|{stage}|{attempt}".encode()).hexdigest()[:32]
@@ -156,6 +158,11 @@ def evaluate(tl: Timeline, now: int, cfg: SlaConfig) -> Evaluation:
 # Rows (ClickHouse column names of sinks/sql/ddl.sql; instants stay epoch ms, durations ms).
 
 
+_NO_SUMS: dict[str, Optional[int]] = {
+    **{f"{s}_ms": None for s in STAGES}, **{f"wait_{s}_ms": None for s in STAGES[1:]}, "wait_document_ms": None,
+}
+
+
 def ticket_row(tl: Timeline, ev: Evaluation, cfg: SlaConfig, known_branch: bool) -> dict[str, Any]:
     closed = ev.status != "open"
     row: dict[str, Any] = {
@@ -168,9 +175,7 @@ def ticket_row(tl: Timeline, ev: Evaluation, cfg: SlaConfig, known_branch: bool)
         "status": ev.status,
         "total_ms": (tl.close_at - tl.issued_at) if closed and tl.issued_at is not None and tl.close_at is not None else None,
     }
-    sums: dict[str, Optional[int]] = {f"{s}_ms": None for s in STAGES}
-    sums.update({f"wait_{s}_ms": None for s in STAGES[1:]})
-    sums["wait_document_ms"] = None
+    sums = dict(_NO_SUMS)
     for seg in tl.segments():
         if seg.end is None or not (seg.finished or closed or seg.kind == "wait" and seg.attempt > 0):
             continue

@@ -98,7 +98,7 @@ AbandonAt = Callable[[str, int], Optional[int]]
 
 def build(ticket_id: str, events: list[TicketEvent], cfg: SlaConfig, abandon_at: AbandonAt) -> Timeline:
     """Cut a ticket's (deduplicated, not too-late) events into its timeline."""
-    evs = sorted(events, key=lambda e: e.order)
+    evs = sorted(events)  # tuples sort by (ts, rank, event_id) first: `order`, and event ids are unique here
     first = evs[0]
     issued = next((e for e in evs if e.type == "ticket_issued"), None)
     service = issued.service if issued is not None else next((e.service for e in evs if e.service), None)

@@ -97,12 +97,17 @@ WORLD = (
     + ticket("Q", "license_exchange", [("17:00", None, None, {})], branch="ala-almaly-1")
     # U: unknown branch -> kept and flagged, abandoned at issue + 12 h = 22:00.
     + ticket("U", "license_exchange", [("10:00", None, None, {})], branch="zz-unknown")
+    # W1, W2: both queues end in minute 16:40 (10 min and 4 min); then W1's real first call at 16:36:30
+    #    arrives late, moving W1's queue wait (6 min 30 s) to minute 16:36 and taking it out of 16:40.
+    + ticket("W1", "license_exchange", [("16:30", None, None, {}), S("16:40", "intake")])
+    + ticket("W2", "license_exchange", [("16:36", None, None, {}), S("16:40", "intake")])
 )
 HEARTBEATS = [ev(f"hb-{h:02d}{m:02d}", "heartbeat", f"{h:02d}:{m:02d}") for h in range(8, 24) for m in range(60)]
 TOO_LATE = ev("A-late-rating", "rating_submitted", "09:56", "A", staff_id="op-01", rating=1)
 DUPLICATE = next(e for e in WORLD if e["event_id"] == "B-3")
 LATE_FINISH = next(e for e in WORLD if e["event_id"] == "E-2")
 OUT_OF_ORDER = next(e for e in WORLD if e["event_id"] == "C-2")
+EARLY_CALL = ev("W1-early", "stage_started", "16:36", "W1", sec=30, stage="intake")
 
 
 def deliver(seed: int | None) -> list:
@@ -123,6 +128,8 @@ def deliver(seed: int | None) -> list:
             out.append(LATE_FINISH)  # ts 15:19 < M(15:25) - 1 min, >= 15:14: late but allowed
         if e["event_id"] == "hb-1210":
             out.append(OUT_OF_ORDER)  # intake finish 12:10 after heartbeat 12:10: on time
+        if e["event_id"] == "hb-1641":
+            out.append(EARLY_CALL)  # ts 16:36:30 < M(16:41) - 1 min, >= 16:30: late but allowed
         if e["event_id"] == "hb-0900":
             out.append("{not json")
     return out
@@ -226,6 +233,27 @@ def test_dead_letters_late_events_and_counts(store):
     assert [(d["code"]) for d in dead] == ["invalid_json"]
     assert [(r["event_id"]) for r in late] == ["A-late-rating"]
     assert "duplicates                 1" in store["summary"].replace(",", "")
+
+
+def minute(dsn, hhmm, branch=BR):
+    (rows,) = query(dsn, f"SELECT tickets_issued, queue_wait_count, queue_wait_sum_s, queue_wait_max_s, "
+                         f"breaches_con FROM sitcen.branch_minute FINAL WHERE branch_id = '{branch}' "
+                         f"AND window_start = parseDateTimeBestEffort('{D.utc(hhmm)}')")
+    return tuple(rows[0].values()) if rows else None
+
+
+def test_minute_windows_take_back_a_moved_queue_wait_and_its_max(store):
+    # 16:36: W2 issued; W1's queue 16:30 -> 16:36:30 = 390 s. 16:40: only W2's queue 16:36 -> 16:40 = 240 s
+    # (before the late call it held both: 2 waits, 840 s, max 600 s).
+    assert minute(store["dsn"], "16:36") == (1, 1, 390.0, 390.0, 0)
+    assert minute(store["dsn"], "16:40") == (0, 1, 240.0, 240.0, 0)
+    assert minute(store["dsn"], "16:30") == (1, 0, 0.0, 0.0, 0)
+
+
+def test_minute_window_of_a_disproved_breach_is_empty(store):
+    # E's intake overrun (15:05 + 15 min = 15:20, con) was counted in minute 15:20, then the late finish
+    # at 15:19 took it back: the window holds nothing and reads as absent.
+    assert minute(store["dsn"], "15:20") is None
 
 
 def test_state_drains_before_end_of_input(store):
