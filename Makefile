@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m jobs.udf build
+	$(BIN)/python -m jobs.warmup
 	@touch $@
 
 FAULTS ?= --duplicates 0.02 --out-of-order 0.02 --late-allowed 0.005 --late 0.005 --malformed 0.005

@@ -70,6 +70,16 @@ def measure(cmd: list[str], cwd: Path) -> dict:
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak[0] / 2**20), "stdout": out}
 
 
+def end_state(dsn: str) -> dict:
+    """Open tickets and pending timers the job reported last (its job_stats), from the run's store."""
+    from sinks.clickhouse import connect
+
+    client = connect(dsn)
+    rows = client.query_rows("SELECT argMax(open_tickets, seq) AS open_tickets, argMax(pending_timers, seq) "
+                             "AS pending_timers FROM sitcen.job_stats")
+    return {"open_tickets_at_end": int(rows[0]["open_tickets"]), "pending_timers_at_end": int(rows[0]["pending_timers"])}
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                             cwd=work, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     results["sitcen"]["verify_exit"] = verify.returncode
     results["sitcen"]["verify"] = verify.stdout[-2000:]
+    results["sitcen"].update(end_state(store))
     if not args.skip_naive:
         print("naive all-Python design …", file=sys.stderr)
         results["naive"] = measure([py, "-m", "bench.naive", str(data)], ROOT)

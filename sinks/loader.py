@@ -2,14 +2,14 @@
 
 In embedded mode the PyFlink job does not write ClickHouse itself: its Python workers cannot host
 the `sitcen` process's chDB engine, and `execute_and_collect` pays a py4j round trip per element.
-Instead the job writes JSON lines with a Flink FileSink, and the `sitcen` process — the one owner of
+Instead the job writes JSON lines with Flink's filesystem sink, and the `sitcen` process — the one owner of
 the store — loads every finished part file in bulk:
 
     <out_dir>/<bucket>/part-<uuid>-<n>.jsonl      finished, loaded
     <out_dir>/<bucket>/.part-<uuid>-<n>.inprogress.<uuid>   in progress (hidden), skipped
 
-Each line is one row: ``{"_t": "<table>", <column>: <value>, …}``; timestamps are UTC strings
-``YYYY-MM-DD HH:MM:SS.mmm`` (or null), missing columns take their defaults, unknown keys are
+Each line is one row: ``{"_t": "<table>", <column>: <value>, …}``; timestamps are epoch seconds
+with milliseconds or UTC strings ``YYYY-MM-DD HH:MM:SS.mmm`` (or null), missing columns take their defaults, unknown keys are
 skipped.
 
 Loading is idempotent: every table is a ReplacingMergeTree whose key and version are deterministic,

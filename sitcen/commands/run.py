@@ -37,7 +37,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs.embedded import JobFailed, JobSettings
+    from jobs.embedded import JobFailed, JobSettings, start_jvm
     from jobs.embedded import run as run_job
     from jobs.sla.config import SlaConfigError, load
     from schemas.catalog import load_catalog, to_rows
@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     except SlaConfigError as exc:
         raise UserError(f"bad SLA configuration: {exc}") from None
 
+    settings = JobSettings(parallelism=args.parallelism, execution_mode=args.python_mode,
+                           checkpoint_interval_ms=int(args.checkpoint_interval * 1000), jvm_heap=args.jvm_heap)
+    start_jvm(settings)  # the JVM starts while the store is prepared
     try:
         client = connect(args.clickhouse)
         schema.ensure(client)
@@ -78,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
             loaded[table] = loaded.get(table, 0) + n
         progress.update(loaded)
 
-    settings = JobSettings(parallelism=args.parallelism, execution_mode=args.python_mode,
-                           checkpoint_interval_ms=int(args.checkpoint_interval * 1000), jvm_heap=args.jvm_heap)
     print(f"sitcen run {run_id}: {source} ({lines_total:,} lines) → {client.dsn.display()}", file=sys.stderr)
     try:
         wall = run_job(str(source), work, cfg, run_id, settings, poll=poll)
