@@ -1,0 +1,118 @@
+"""`python -m bench.compare A B [--rounds 2]`: two checkouts of sitcen on the same day, alternately.
+
+This machine's speed drifts by ±20 % within minutes, so a change is judged by runs of the old and
+the new code interleaved (A B A B …), never by numbers taken at different times. Each run is
+`sitcen run` end to end into a fresh chDB store; besides the wall time it prints the CPU seconds
+of the mini-cluster JVM's busiest threads (the Python operator runs in its task thread), which
+says where the time went. A and B are checkout directories run with this interpreter
+(PYTHONPATH=<dir>); build each one's Java functions first (`python -m jobs.udf build` there).
+
+    python -m bench.compare /tmp/sitcen-old . --rounds 2 [--input day.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _jvm_pid(parent: int) -> int | None:
+    """The mini-cluster JVM started under `parent` (PyFlink's gateway server)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"PythonGatewayServer" in cmd:
+            return int(entry)
+    return None
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = collections.Counter()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for tid in tids:
+        try:
+            stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")].split(" (")[0][:24]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def run_once(checkout: Path, data: Path) -> dict:
+    store = Path(tempfile.mkdtemp(prefix="sitcen-compare-"))
+    cmd = [sys.executable, "-m", "sitcen", "run", "--input", str(data), "--clickhouse", f"chdb://{store}", "--quiet"]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last: dict[str, float] = {}
+
+    def sample() -> None:
+        nonlocal last
+        pid = None
+        while proc.poll() is None:
+            pid = pid or _jvm_pid(proc.pid)
+            if pid:
+                now = _thread_cpu(pid)
+                if now:
+                    last = now
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    sampler.join()
+    wall = time.monotonic() - started
+    shutil.rmtree(store, ignore_errors=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{checkout}: sitcen run failed:\n{err[-2000:]}")
+    job = re.search(r"done in ([\d.]+) s", out)
+    return {"wall": wall, "job": float(job.group(1)) if job else float("nan"), "threads": last}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("checkouts", nargs=2, type=Path, metavar="DIR")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--input", type=Path, help="a JSONL day (default: the benchmark's national day, simulated)")
+    args = parser.parse_args(argv)
+    data = args.input
+    if data is None:
+        from bench.throughput import FAULTS
+
+        data = Path(tempfile.mkdtemp(prefix="sitcen-compare-")) / "day.jsonl"
+        subprocess.run([sys.executable, "-m", "sitcen", "simulate", "--branches", "162", "--date", "2026-11-24",
+                        "--seed", "7", *FAULTS, "--out", str(data), "--quiet"], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+    for r in range(args.rounds):
+        for checkout in args.checkouts:
+            res = run_once(checkout.resolve(), data.resolve())
+            busiest = sorted(res["threads"].items(), key=lambda kv: -kv[1])[:5]
+            cpu = sum(res["threads"].values())
+            print(f"round {r + 1} {str(checkout):30s} wall {res['wall']:5.1f} s  job {res['job']:5.1f} s  "
+                  f"JVM CPU {cpu:5.1f} s: " + ", ".join(f"{n.strip()} {v:.1f}" for n, v in busiest), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
