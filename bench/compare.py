@@ -20,15 +20,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _jvm_pid(parent: int) -> int | None:
-    """The mini-cluster JVM started under `parent` (PyFlink's gateway server)."""
+def _jvm_pid() -> int | None:
+    """The mini-cluster JVM (PyFlink's gateway server; one run at a time)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -60,34 +58,25 @@ def _thread_cpu(pid: int) -> dict[str, float]:
 
 
 def run_once(checkout: Path, data: Path) -> dict:
+    from bench.throughput import measure
+
     store = Path(tempfile.mkdtemp(prefix="sitcen-compare-"))
     cmd = [sys.executable, "-m", "sitcen", "run", "--input", str(data), "--clickhouse", f"chdb://{store}", "--quiet"]
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     last: dict[str, float] = {}
+    jvm: list[int] = []
 
-    def sample() -> None:
-        nonlocal last
-        pid = None
-        while proc.poll() is None:
-            pid = pid or _jvm_pid(proc.pid)
-            if pid:
-                now = _thread_cpu(pid)
-                if now:
-                    last = now
-            time.sleep(0.5)
+    def tick(_pid: int) -> None:
+        if not jvm:
+            jvm.extend(p for p in [_jvm_pid()] if p)
+        if jvm:
+            last.update(_thread_cpu(jvm[0]) or {})
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    sampler.join()
-    wall = time.monotonic() - started
-    shutil.rmtree(store, ignore_errors=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{checkout}: sitcen run failed:\n{err[-2000:]}")
-    job = re.search(r"done in ([\d.]+) s", out)
-    return {"wall": wall, "job": float(job.group(1)) if job else float("nan"), "threads": last}
+    try:
+        res = measure(cmd, checkout, code=checkout, on_tick=tick)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    job = re.search(r"done in ([\d.]+) s", res["stdout"])
+    return {"wall": res["wall_s"], "job": float(job.group(1)) if job else float("nan"), "threads": last}
 
 
 def main(argv: list[str] | None = None) -> int:

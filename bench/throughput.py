@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULTS = ["--duplicates", "0.05", "--out-of-order", "0.02", "--late-allowed", "0.01", "--late", "0.01",
@@ -49,15 +50,19 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(cmd: list[str], cwd: Path) -> dict:
+def measure(cmd: list[str], cwd: Path, code: Path = ROOT, on_tick: Callable[[int], None] | None = None) -> dict:
+    """Run `cmd` with `code` on PYTHONPATH: wall time, peak RSS of its process tree (sampled every
+    0.5 s, when `on_tick` also sees the process id) and its output."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(code)})
     peak = [0]
 
     def sample() -> None:
         while proc.poll() is None:
             peak[0] = max(peak[0], tree_rss(proc.pid))
+            if on_tick is not None:
+                on_tick(proc.pid)
             time.sleep(0.5)
 
     t = threading.Thread(target=sample, daemon=True)
