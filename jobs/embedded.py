@@ -108,6 +108,9 @@ def make_environment(settings: JobSettings):
             "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri()}
            if settings.checkpoint_dir is not None else {}),
         "table.exec.state.ttl": settings.window_state_ttl,
+        # SQL operators (lateness, windows) get uids from their plan nodes, so a savepoint of the
+        # same job restores into them; the Python operators carry explicit uids.
+        "table.exec.uid.generation": "ALWAYS",
         "table.exec.source.idle-timeout": "0 ms",
         "table.local-time-zone": "UTC",  # instants are formatted in UTC whatever the machine's zone
         **settings.extra,
