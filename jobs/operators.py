@@ -18,7 +18,8 @@ from pyflink.datastream.state import ValueStateDescriptor
 from jobs.rows import to_line
 
 #: What the ticket operator emits per call: (output lines joined by newlines, the branch facts as a
-#: JSON array of [branch, minute_ms, fact, service, value, sign]); either may be None.
+#: JSON array of [branch, minute_ms, fact, service, value, sign]); either may be "" (never None:
+#: process mode's coder cannot send a null string).
 OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING()])
 END_OF_TIME = 1 << 62  # watermarks at or beyond this are the end of a bounded input
 
@@ -150,8 +151,7 @@ class TicketOperator(KeyedProcessFunction):
         lines = [to_line(table, row) for table, row in out.rows]
         lines.extend(self._stats(now))
         if lines or out.deltas:  # one record per call: the sink writes it as these lines
-            yield ("\n".join(lines) if lines else None,
-                   orjson.dumps(out.deltas).decode() if out.deltas else None)
+            yield "\n".join(lines), orjson.dumps(out.deltas).decode() if out.deltas else ""
 
     def _stats(self, now: int) -> Iterable[str]:
         hour = now // 3_600_000 if now < END_OF_TIME else None

@@ -150,7 +150,7 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
         .disable_chaining()
     )
     t_env.create_temporary_view("ticket_out", t_env.from_data_stream(ticket_out).alias("lines", "facts"))
-    stmts.add_insert_sql(f"INSERT INTO {target} SELECT lines FROM ticket_out WHERE lines IS NOT NULL")
+    stmts.add_insert_sql(f"INSERT INTO {target} SELECT lines FROM ticket_out WHERE lines <> ''")
     stmts.add_insert(target, minute_lines(t_env, "ticket_out", cfg))
     return stmts
 

@@ -51,7 +51,7 @@ def column_conditions(cfg: SlaConfig) -> dict[str, str]:
 
 def minute_lines(t_env: Any, facts_view: str, cfg: SlaConfig) -> Any:
     """The branch_minute rows as insert-only JSON lines (one per window change) from `facts_view`,
-    a view with one column `facts` (a JSON array of [branch, minute_ms, fact, service, value, sign])."""
+    a view with a column `facts`: a JSON array of [branch, minute_ms, fact, service, value, sign], or ""."""
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
@@ -64,7 +64,7 @@ def minute_lines(t_env: Any, facts_view: str, cfg: SlaConfig) -> Any:
                CAST(JSON_VALUE(j, '$[4]') AS BIGINT) AS fvalue,
                CAST(JSON_VALUE(j, '$[5]') AS INT) AS sign
         FROM {facts_view} CROSS JOIN UNNEST(JSON_QUERY(facts, '$' RETURNING ARRAY<STRING>)) AS u(j)
-        WHERE facts IS NOT NULL
+        WHERE facts <> ''
     """)
     counts = column_conditions(cfg)
     level1 = ",\n".join(f"SUM(CASE WHEN {cond} THEN sign ELSE 0 END) AS {col}" for col, cond in counts.items())

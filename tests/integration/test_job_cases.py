@@ -290,3 +290,11 @@ def test_arrival_order_within_out_of_orderness_changes_nothing_and_replay_is_ide
     assert again == first
     assert json.dumps(first["branch_minute"])  # non-empty minute windows were compared
     assert len(first["branch_minute"]) > 10
+
+
+def test_process_mode_gives_the_same_answers(store, tmp_path):
+    # PyFlink's process mode runs the Python operator in a separate worker with its own coders
+    dsn = f"chdb://{tmp_path / 'store'}"
+    sitcen("run", "--input", str(store["path"]), "--clickhouse", dsn, "--python-mode", "process", "--quiet",
+           cwd=tmp_path)
+    assert answers(dsn) == answers(store["dsn"])
