@@ -25,23 +25,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _jvm_pid() -> int | None:
-    """The mini-cluster JVM (PyFlink's gateway server; one run at a time)."""
+def _jvm_pid(parent: int) -> int | None:
+    """The mini-cluster JVM (PyFlink's gateway server) among the descendants of `parent` — not a
+    previous run's JVM that is still shutting down."""
+    children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    todo = list(children.get(parent, []))
+    while todo:
+        pid = todo.pop()
         try:
-            cmd = open(f"/proc/{entry}/cmdline", "rb").read()
+            if b"PythonGatewayServer" in open(f"/proc/{pid}/cmdline", "rb").read():
+                return pid
         except OSError:
             continue
-        if b"PythonGatewayServer" in cmd:
-            return int(entry)
+        todo.extend(children.get(pid, []))
     return None
 
 
-def _thread_cpu(pid: int) -> dict[str, float]:
+def _thread_cpu(pid: int) -> dict[tuple[str, str], float]:
+    """CPU seconds so far per (thread id, thread name) of process `pid`."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = collections.Counter()
+    out: dict[tuple[str, str], float] = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -53,7 +63,7 @@ def _thread_cpu(pid: int) -> dict[str, float]:
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")].split(" (")[0][:24]
         fields = stat[stat.rindex(")") + 2:].split()
-        out[name] += (int(fields[11]) + int(fields[12])) / tick
+        out[(tid, name)] = (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
@@ -62,12 +72,12 @@ def run_once(checkout: Path, data: Path) -> dict:
 
     store = Path(tempfile.mkdtemp(prefix="sitcen-compare-"))
     cmd = [sys.executable, "-m", "sitcen", "run", "--input", str(data), "--clickhouse", f"chdb://{store}", "--quiet"]
-    last: dict[str, float] = {}
+    last: dict[tuple[str, str], float] = {}  # per thread id: a finished task thread keeps its last figure
     jvm: list[int] = []
 
-    def tick(_pid: int) -> None:
+    def tick(pid: int) -> None:
         if not jvm:
-            jvm.extend(p for p in [_jvm_pid()] if p)
+            jvm.extend(p for p in [_jvm_pid(pid)] if p)
         if jvm:
             last.update(_thread_cpu(jvm[0]) or {})
 
@@ -76,7 +86,10 @@ def run_once(checkout: Path, data: Path) -> dict:
     finally:
         shutil.rmtree(store, ignore_errors=True)
     job = re.search(r"done in ([\d.]+) s", res["stdout"])
-    return {"wall": res["wall_s"], "job": float(job.group(1)) if job else float("nan"), "threads": last}
+    by_name: dict[str, float] = collections.Counter()
+    for (_tid, name), cpu in last.items():
+        by_name[name] += cpu
+    return {"wall": res["wall_s"], "job": float(job.group(1)) if job else float("nan"), "threads": by_name}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,10 +17,11 @@ from pyflink.datastream.state import ValueStateDescriptor
 
 from jobs.rows import to_line
 
-#: What the ticket operator emits per call: (output lines joined by newlines, the branch facts as a
-#: JSON array of [branch, minute_ms, fact, service, value, sign]); either may be "" (never None:
-#: process mode's coder cannot send a null string).
-OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING()])
+#: What the ticket operator emits per call, UTF-8: (output lines joined by newlines, the branch facts
+#: as a JSON array of [branch, minute_ms, fact, service, value, sign]); either may be empty (never
+#: None: process mode's coder cannot send a null). Bytes, because a kilobyte string crossing into
+#: the JVM is converted character by character (measured: ~28 µs more per record than bytes).
+OUTPUT_TYPE = Types.TUPLE([Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])
 END_OF_TIME = 1 << 62  # watermarks at or beyond this are the end of a bounded input
 
 
@@ -78,7 +79,7 @@ class TicketOperator(KeyedProcessFunction):
 
     # -- Flink callbacks ---------------------------------------------------------------------
 
-    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
+    def process_element(self, value: bytes, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
         (ticket_id, event_id, type_, ts, branch_id, service, stage, staff_id, result, rating, size,
          lateness, source, offset, max_seen, raw) = orjson.loads(value)  # pipeline.TICKET_EVENT_FIELDS
         event = self._make_event(event_id, type_, ts, branch_id, service, stage, staff_id, result, rating, size)
@@ -151,7 +152,7 @@ class TicketOperator(KeyedProcessFunction):
         lines = [to_line(table, row) for table, row in out.rows]
         lines.extend(self._stats(now))
         if lines or out.deltas:  # one record per call: the sink writes it as these lines
-            yield "\n".join(lines), orjson.dumps(out.deltas).decode() if out.deltas else ""
+            yield "\n".join(lines).encode(), orjson.dumps(out.deltas) if out.deltas else b""
 
     def _stats(self, now: int) -> Iterable[str]:
         hour = now // 3_600_000 if now < END_OF_TIME else None

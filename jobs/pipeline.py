@@ -135,21 +135,25 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
     """)
     # (key, event) rows: the shape PyFlink's keyed operators take, built in SQL so that keying the
     # stream costs no Python call (PyFlink's key_by would add a Python operator per event). The
-    # event travels as one JSON array (`TICKET_EVENT_FIELDS`): one string crosses into Python and
-    # one orjson call unpacks it, where a nested Row would cost a Python object per field.
+    # event travels as one JSON array (`TICKET_EVENT_FIELDS`) in UTF-8 bytes: bytes cross into
+    # Python as one copy (a string is converted character by character) and one orjson call unpacks
+    # them, where a nested Row would cost a Python object per field.
     tickets = t_env.sql_query(f"""
-        SELECT ticket_id AS k, JSON_ARRAY({", ".join(TICKET_EVENT_FIELDS)} NULL ON NULL) AS ev
+        SELECT ticket_id AS k, ENCODE(JSON_ARRAY({", ".join(TICKET_EVENT_FIELDS)} NULL ON NULL), 'UTF-8') AS ev
         FROM timed WHERE code IS NULL AND etype <> 'heartbeat'
     """)
     ticket_out = (
-        _keyed_by_first_field(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), Types.STRING()])),
-                              Types.STRING())
+        _keyed_by_first_field(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), BYTES])), BYTES)
         .process(TicketOperator(cfg.to_dict(), run_id), output_type=OUTPUT_TYPE)
         .name("tickets").uid("sitcen-tickets")
         # its own thread: the JVM work downstream (facts, windows, the writer) runs on the other core
         .disable_chaining()
     )
-    t_env.create_temporary_view("ticket_out", t_env.from_data_stream(ticket_out).alias("lines", "facts"))
+    t_env.create_temporary_view("ticket_out_bytes", t_env.from_data_stream(ticket_out).alias("b_lines", "b_facts"))
+    t_env.execute_sql("""
+        CREATE TEMPORARY VIEW ticket_out AS
+        SELECT DECODE(b_lines, 'UTF-8') AS lines, DECODE(b_facts, 'UTF-8') AS facts FROM ticket_out_bytes
+    """)
     stmts.add_insert_sql(f"INSERT INTO {target} SELECT lines FROM ticket_out WHERE lines <> ''")
     stmts.add_insert(target, minute_lines(t_env, "ticket_out", cfg))
     return stmts
@@ -166,6 +170,7 @@ def _keyed_by_first_field(stream: Any, value_type: Any) -> Any:
     return KeyedStream(j_keyed, value_type, stream)
 
 
+BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
 #: The ticket operator's input, in order (`TicketOperator.process_element` unpacks it).
 TICKET_EVENT_FIELDS = ("ticket_id", "event_id", "etype", "ts_ms", "branch_id", "service", "stage", "staff_id",
                        "eresult", "rating", "esize", "lateness", "source", "line_no", "max_seen", "raw_line")
