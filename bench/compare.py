@@ -28,23 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def _jvm_pid(parent: int) -> int | None:
     """The mini-cluster JVM (PyFlink's gateway server) among the descendants of `parent` — not a
     previous run's JVM that is still shutting down."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    todo = list(children.get(parent, []))
-    while todo:
-        pid = todo.pop()
+    from bench.throughput import descendants
+
+    for pid in descendants(parent):
         try:
             if b"PythonGatewayServer" in open(f"/proc/{pid}/cmdline", "rb").read():
                 return pid
         except OSError:
             continue
-        todo.extend(children.get(pid, []))
     return None
 
 

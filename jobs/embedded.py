@@ -52,18 +52,25 @@ class FileOutputs:
         return "job_lines"
 
 
+def jvm_args(heap: str, options: str, *extra: str) -> str:
+    """The mini-cluster JVM's options; class-data sharing messages are silenced, so an archive that
+    does not match this JVM is ignored without a word."""
+    return " ".join(a for a in (f"-Xmx{heap}", options, *extra, "-Xlog:cds*=off") if a)
+
+
 def prepare_process_environment(heap: str, options: str = "") -> None:
-    """Before the JVM starts: its heap cap and the Python path its embedded interpreter needs."""
+    """Before the JVM starts: its options (unless JVM_ARGS is set) and the Python path its embedded
+    interpreter needs. Calling it again changes nothing."""
     import site
 
-    root = str(Path(__file__).resolve().parent.parent)
-    paths = [root, *site.getsitepackages()]
-    existing = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([existing] if existing else []))
     from jobs.warmup import archive_option
 
-    # the class-data archive (if recorded) saves seconds of class loading; a stale one is ignored quietly
-    os.environ.setdefault("JVM_ARGS", f"-Xmx{heap} {options} {archive_option()} -Xlog:cds*=off".strip())
+    root = str(Path(__file__).resolve().parent.parent)
+    existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [p for p in (root, *site.getsitepackages()) if p not in existing] + existing)
+    # the class-data archive (if recorded) saves seconds of class loading
+    os.environ.setdefault("JVM_ARGS", jvm_args(heap, options, archive_option()))
 
 
 def start_jvm(settings: JobSettings) -> threading.Thread:

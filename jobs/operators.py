@@ -11,7 +11,7 @@ from typing import Any, Iterable, Optional
 
 import orjson
 
-from pyflink.common import Row, Types
+from pyflink.common import Types
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
@@ -21,7 +21,8 @@ from jobs.rows import to_line
 #: as a JSON array of [branch, minute_ms, fact, service, value, sign]); either may be empty (never
 #: None: process mode's coder cannot send a null). Bytes, because a kilobyte string crossing into
 #: the JVM is converted character by character (measured: ~28 µs more per record than bytes).
-OUTPUT_TYPE = Types.TUPLE([Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
+OUTPUT_TYPE = Types.TUPLE([BYTES, BYTES])
 END_OF_TIME = 1 << 62  # watermarks at or beyond this are the end of a bounded input
 
 
@@ -152,9 +153,9 @@ class TicketOperator(KeyedProcessFunction):
         lines = [to_line(table, row) for table, row in out.rows]
         lines.extend(self._stats(now))
         if lines or out.deltas:  # one record per call: the sink writes it as these lines
-            yield "\n".join(lines).encode(), orjson.dumps(out.deltas) if out.deltas else b""
+            yield b"\n".join(lines), orjson.dumps(out.deltas) if out.deltas else b""
 
-    def _stats(self, now: int) -> Iterable[str]:
+    def _stats(self, now: int) -> Iterable[bytes]:
         hour = now // 3_600_000 if now < END_OF_TIME else None
         if hour != self.stats_hour or (self.open_tickets == 0 and self.stats_hour is not None):
             self.stats_hour = hour

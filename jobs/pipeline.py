@@ -16,9 +16,8 @@ from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
-from jobs.operators import OUTPUT_TYPE, TicketOperator
+from jobs.operators import BYTES, OUTPUT_TYPE, TicketOperator
 from jobs.sla.config import SlaConfig
-from jobs.windows import minute_lines
 
 # The validator's output row, renamed where a column name is an SQL keyword (type, result, size).
 VALIDATED_NAMES = (
@@ -64,6 +63,8 @@ def sql_string(s: str) -> str:
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source: Source, sink: Sink,
           cfg: SlaConfig, run_id: str) -> Any:
     """Wire the job into `env`; returns the StatementSet that must be attached before execute()."""
+    from jobs.windows import minute_lines  # it builds on this module's SQL helpers
+
     ooo, lateness = cfg.out_of_orderness_ms, cfg.allowed_lateness_ms
     source.register(t_env)
     t_env.execute_sql(f"""
@@ -170,7 +171,6 @@ def _keyed_by_first_field(stream: Any, value_type: Any) -> Any:
     return KeyedStream(j_keyed, value_type, stream)
 
 
-BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
 #: The ticket operator's input, in order (`TicketOperator.process_element` unpacks it).
 TICKET_EVENT_FIELDS = ("ticket_id", "event_id", "etype", "ts_ms", "branch_id", "service", "stage", "staff_id",
                        "eresult", "rating", "esize", "lateness", "source", "line_no", "max_seen", "raw_line")

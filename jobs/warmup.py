@@ -62,11 +62,11 @@ def record(quiet: bool = False) -> Path:
     with tempfile.TemporaryDirectory(prefix="sitcen-warmup-") as tmp:
         work = Path(tmp)
         pid_file = work / "jvm.pid"
-        from jobs.embedded import JobSettings
+        from jobs.embedded import JobSettings, jvm_args
 
         settings = JobSettings()
-        env = {**os.environ, "JVM_ARGS": f"-Xmx{settings.jvm_heap} {settings.jvm_options} "
-                                         f"-XX:ArchiveClassesAtExit={partial} -Xlog:cds*=off"}
+        env = {**os.environ,
+               "JVM_ARGS": jvm_args(settings.jvm_heap, settings.jvm_options, f"-XX:ArchiveClassesAtExit={partial}")}
         proc = subprocess.run([sys.executable, "-m", "jobs.warmup", "--child", str(work)], env=env,
                               cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
         if proc.returncode != 0 or not pid_file.is_file():

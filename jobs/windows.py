@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.pipeline import sql_string
 from jobs.sla.config import SERVICES, SlaConfig
 from jobs.sla.minutes import COUNT_COLUMNS, MinuteCounter
 
@@ -25,7 +26,7 @@ _SPECIAL = {"queue_wait_count", "ratings_count", "ratings_sum"}
 
 
 def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+    return f"'{sql_string(s)}'"
 
 
 def column_conditions(cfg: SlaConfig) -> dict[str, str]:
@@ -93,9 +94,8 @@ def minute_lines(t_env: Any, facts_view: str, cfg: SlaConfig) -> Any:
     j_changes = t_env.to_changelog_stream(windows)._j_data_stream
     j_latest = j_changes.flatMap(get_gateway().jvm.sitcen.udf.LatestRows(), j_changes.getType())
     t_env.create_temporary_view("branch_windows", t_env.from_data_stream(DataStream(j_latest)))
-    every = [*COUNT_COLUMNS]
-    fields = ", ".join(f"{_quote(c)} VALUE {c}" for c in every)
-    empty = " AND ".join(f"{c} = 0" for c in every)
+    fields = ", ".join(f"{_quote(c)} VALUE {c}" for c in COUNT_COLUMNS)
+    empty = " AND ".join(f"{c} = 0" for c in COUNT_COLUMNS)
     return t_env.sql_query(f"""
         SELECT JSON_OBJECT('_t' VALUE 'branch_minute', 'branch_id' VALUE branch_id,
                            'window_start' VALUE DATE_FORMAT(TO_TIMESTAMP_LTZ(wmin, 3), 'yyyy-MM-dd HH:mm:ss'),

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from jobs.rows import instant
 from sinks.clickhouse import Client
 
 # Tables the job writes, in load order (facts before what depends on them makes no difference to
@@ -255,6 +254,7 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
     """Write `rows` output lines shaped like a national day's job output into `files` part files
     (plus one hidden in-progress file that must be skipped); returns lines written per table."""
     import random
+    import time
     import uuid
 
     rnd = random.Random(seed)
@@ -264,7 +264,10 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
     base = 1795492800000  # 2026-11-24 04:00:00 UTC, 09:00 in Kazakhstan
 
     def ts(ms: int) -> str:
-        return instant(base + ms)  # the job's own instant format
+        return str((base + ms) / 1000)  # the ticket operator's instants: epoch seconds
+
+    def minute(ms: int) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((base + ms) // 1000))  # as the windows' SQL writes it
 
     counts = {t: 0 for t in OUTPUT_TABLES}
     for i in range(rows):
@@ -273,7 +276,7 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
             table = "tickets"
             line = (
                 f'{{"_t":"tickets","ticket_id":"T{t}","branch_id":"{b}","known_branch":1,"service":"driver_license",'
-                f'"issued_at":"{ts(t * 100)}","finished_at":"{ts(t * 100 + 5_000_000)}","status":"completed",'
+                f'"issued_at":{ts(t * 100)},"finished_at":{ts(t * 100 + 5_000_000)},"status":"completed",'
                 f'"total_s":5000.0,"queue_s":600.5,"intake_s":300.0,"wait_intake_s":0.0,"breached":0,'
                 f'"cause_stage":"","responsible":"","rating":4,"version":{i}}}'
             )
@@ -281,8 +284,8 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
             table = "ticket_stages"
             line = (
                 f'{{"_t":"ticket_stages","ticket_id":"T{t}","branch_id":"{b}","stage":"intake","attempt":1,'
-                f'"result":"","responsible":"con","staff_id":"s{t % 900}","started_at":"{ts(t * 100)}",'
-                f'"finished_at":"{ts(t * 100 + 900_000)}","duration_s":900.0,"limit_s":900.0,"overrun_s":null,'
+                f'"result":"","responsible":"con","staff_id":"s{t % 900}","started_at":{ts(t * 100)},'
+                f'"finished_at":{ts(t * 100 + 900_000)},"duration_s":900.0,"limit_s":900.0,"overrun_s":null,'
                 f'"version":{i},"is_deleted":0}}'
             )
         elif r < 0.80:
@@ -291,13 +294,13 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
                 f'{{"_t":"alerts","alert_id":"{i:032x}","kind":"stage_overrun","status":"resolved",'
                 f'"severity":"critical","attempt":1,"ticket_id":"T{t}","branch_id":"{b}","service":"driver_license",'
                 f'"stage":"queue","cause_stage":"queue","responsible":"con","staff_id":"","limit_s":1800.0,'
-                f'"started_at":"{ts(t * 100)}","detected_at":"{ts(t * 100 + 1_800_000)}",'
-                f'"resolved_at":"{ts(t * 100 + 1_900_000)}","overrun_s":100.0,"version":{i}}}'
+                f'"started_at":{ts(t * 100)},"detected_at":{ts(t * 100 + 1_800_000)},'
+                f'"resolved_at":{ts(t * 100 + 1_900_000)},"overrun_s":100.0,"version":{i}}}'
             )
         elif r < 0.97:
             table = "branch_minute"
             line = (
-                f'{{"_t":"branch_minute","branch_id":"{b}","window_start":"{ts((i // 162) * 60_000)[:-4]}",'
+                f'{{"_t":"branch_minute","branch_id":"{b}","window_start":"{minute((i // 162) * 60_000)}",'
                 f'"tickets_issued":3,"tickets_issued_driver_license":3,"documents_issued":2,'
                 f'"documents_issued_driver_license":2,"licenses_issued":2,"queue_wait_sum_s":100.5,'
                 f'"queue_wait_count":2,"queue_wait_max_s":60.0,"breaches_con":1,"ratings_count":1,'
@@ -307,7 +310,7 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
             table = "ratings"
             line = (
                 f'{{"_t":"ratings","event_id":"e{i}","ticket_id":"T{t}","branch_id":"{b}","staff_id":"s{t % 900}",'
-                f'"rating":{1 + i % 5},"ts":"{ts(t * 100)}","version":1,"is_deleted":0}}'
+                f'"rating":{1 + i % 5},"ts":{ts(t * 100)},"version":1,"is_deleted":0}}'
             )
         else:
             table = "dead_letters"
