@@ -178,25 +178,11 @@ class Event:
     size: int
 
 
-@dataclass(slots=True)
-class _EventBuilder:
-    """Same slots as `Event`, not frozen: built with plain attribute stores, then given the class
-    `Event` (a compatible layout, so `__class__` may be assigned). Three times faster than the
-    frozen `__init__`, which pays an `object.__setattr__` per field."""
-
-    event_id: str
-    type: str
-    ts_ms: int
-    ts: str
-    branch_id: str
-    ticket_id: str | None
-    service: str | None
-    stage: str | None
-    staff_id: str | None
-    result: str | None
-    rating: int | None
-    reason: str | None
-    size: int
+# Same slots as `Event`, not frozen: built with plain attribute stores, then given the class `Event`
+# (a compatible layout, so `__class__` may be assigned). Three times faster than the frozen
+# `__init__`, which pays an `object.__setattr__` per field. Derived from `Event`'s fields, so the
+# two layouts cannot drift apart.
+_EventBuilder = dataclass(slots=True)(type("_EventBuilder", (), {"__annotations__": dict(Event.__annotations__)}))
 
 
 @dataclass(frozen=True, slots=True)
