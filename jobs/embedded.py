@@ -31,6 +31,8 @@ class JobSettings:
     window_state_ttl: str = "36 h"  # idle branch-minute windows are forgotten after this (processing time)
     state_cache_size: int = 100_000
     bundle_size: int = 1000
+    ticket_buckets: int = 128  # jobs.pipeline.Tuning
+    watermark_step_ms: int = 60_000  # jobs.pipeline.Tuning
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -136,14 +138,15 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
     """Run the job to the end of `input_path`; call `poll` while it runs. Returns wall seconds."""
     import time
 
-    from jobs.pipeline import FileSource, build
+    from jobs.pipeline import FileSource, Tuning, build
 
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     if settings.checkpoint_dir is None:  # beside the outputs; the loader skips `_` folders
         settings = replace(settings, checkpoint_dir=out_dir / "_checkpoints")
     env, t_env = make_environment(settings)
-    stmts = build(env, t_env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id)
+    stmts = build(env, t_env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id,
+                  Tuning(settings.ticket_buckets, settings.watermark_step_ms))
     stmts.attach_as_datastream()
     error: list[BaseException] = []
 

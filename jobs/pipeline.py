@@ -60,8 +60,21 @@ def sql_string(s: str) -> str:
     return s.replace("'", "''")
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How the job runs, not what it computes: the answers are the same for any of these values."""
+
+    #: Buckets the tickets are gathered in (Flink's keys for the ticket operator). More spread
+    #: better over many subtasks; fewer make bigger batches. Part of the state layout: a savepoint
+    #: restores only into the same count.
+    buckets: int = 128
+    #: A watermark is emitted whenever event time has moved on this far (besides the periodic one):
+    #: in a replay this is how often keyed state drains and timers fire. 0: periodic only.
+    watermark_step_ms: int = 60_000
+
+
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source: Source, sink: Sink,
-          cfg: SlaConfig, run_id: str) -> Any:
+          cfg: SlaConfig, run_id: str, tuning: Tuning = Tuning()) -> Any:
     """Wire the job into `env`; returns the StatementSet that must be attached before execute()."""
     from jobs.windows import minute_lines  # it builds on this module's SQL helpers
 
@@ -108,13 +121,12 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
         .column("esize", DataTypes.INT()).column("lateness", DataTypes.STRING())
         .column("source", DataTypes.STRING()).column("line_no", DataTypes.BIGINT())
         .column("max_seen", DataTypes.BIGINT()).column("raw_line", DataTypes.STRING())
-        # dead letters have no event time: they sit at 1970 and never move the watermark
-        .column_by_expression("rt", "TO_TIMESTAMP_LTZ(COALESCE(ts_ms, 0), 3)")
-        # ts ≥ M − out_of_orderness is on time, so the watermark stays 1 ms below that bound.
-        .watermark("rt", f"rt - INTERVAL '{(ooo + 1) / 1000:.3f}' SECOND")
+        # event time and watermarks as `sitcen.udf.EventTime` assigned them on the stream
+        .column_by_metadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+        .watermark("rt", "SOURCE_WATERMARK()")
         .build()
     )
-    timed = t_env.from_data_stream(t_env.to_data_stream(judged), schema)
+    timed = t_env.from_data_stream(_with_event_time(t_env.to_data_stream(judged), ooo, tuning.watermark_step_ms), schema)
     t_env.create_temporary_view("timed", timed)
     stmts = t_env.create_statement_set()
     target = sink.sql_target(t_env)
@@ -134,17 +146,17 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
                            'late_by_s' VALUE (max_seen - ts_ms) / 1000.0, 'raw' VALUE raw_line)
         FROM timed WHERE code IS NULL AND etype = 'heartbeat' AND lateness = 'too_late'
     """)
-    # (key, event) rows: the shape PyFlink's keyed operators take, built in SQL so that keying the
-    # stream costs no Python call (PyFlink's key_by would add a Python operator per event). The
-    # event travels as one JSON array (`TICKET_EVENT_FIELDS`) in UTF-8 bytes: bytes cross into
-    # Python as one copy (a string is converted character by character) and one orjson call unpacks
-    # them, where a nested Row would cost a Python object per field.
+    # (ticket, event) rows built in SQL, so that keying the stream costs no Python call. The event
+    # travels as one JSON array (`TICKET_EVENT_FIELDS`) in UTF-8 bytes: bytes cross into Python as
+    # one copy and one orjson call unpacks a whole batch of them, where a nested Row would cost a
+    # Python object per field.
     tickets = t_env.sql_query(f"""
         SELECT ticket_id AS k, ENCODE(JSON_ARRAY({", ".join(TICKET_EVENT_FIELDS)} NULL ON NULL), 'UTF-8') AS ev
         FROM timed WHERE code IS NULL AND etype <> 'heartbeat'
     """)
+    batches = _ticket_batches(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), BYTES])), tuning.buckets)
     ticket_out = (
-        _keyed_by_first_field(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), BYTES])), BYTES)
+        _keyed_by_first_field(batches, Types.INT(), BYTES)
         .process(TicketOperator(cfg.to_dict(), run_id), output_type=OUTPUT_TYPE)
         .name("tickets").uid("sitcen-tickets")
         # its own thread: the JVM work downstream (facts, windows, the writer) runs on the other core
@@ -153,21 +165,46 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
     t_env.create_temporary_view("ticket_out_bytes", t_env.from_data_stream(ticket_out).alias("b_lines", "b_facts"))
     t_env.execute_sql("""
         CREATE TEMPORARY VIEW ticket_out AS
-        SELECT DECODE(b_lines, 'UTF-8') AS lines, DECODE(b_facts, 'UTF-8') AS facts FROM ticket_out_bytes
+        SELECT DECODE(b_lines, 'UTF-8') AS lines, b_facts AS facts FROM ticket_out_bytes
     """)
     stmts.add_insert_sql(f"INSERT INTO {target} SELECT lines FROM ticket_out WHERE lines <> ''")
     stmts.add_insert(target, minute_lines(t_env, "ticket_out", cfg))
     return stmts
 
 
-def _keyed_by_first_field(stream: Any, value_type: Any) -> Any:
+def _with_event_time(stream: Any, out_of_orderness_ms: int, step_ms: int) -> Any:
+    """Timestamps from `ts_ms` and watermarks M − out_of_orderness − 1 (`sitcen.udf.EventTime`)."""
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    strategy = get_gateway().jvm.sitcen.udf.EventTime.strategy(out_of_orderness_ms, step_ms, "ts_ms")
+    return DataStream(stream._j_data_stream.assignTimestampsAndWatermarks(strategy))
+
+
+def _ticket_batches(stream: Any, buckets: int) -> Any:
+    """(ticket, event) rows → (bucket, batch) rows: each bucket's events gathered in the JVM until the
+    watermark next moves (`sitcen.udf.TicketBatches`), so the ticket operator is called per batch."""
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    j_batches = (
+        stream._j_data_stream
+        .keyBy(jvm.sitcen.udf.TicketBucket(buckets), Types.ROW([Types.INT()]).get_java_type_info())
+        .process(jvm.sitcen.udf.TicketBatches(), Types.ROW([Types.INT(), BYTES]).get_java_type_info())
+        .name("ticket-batches").uid("sitcen-ticket-batches")
+    )
+    return DataStream(j_batches)
+
+
+def _keyed_by_first_field(stream: Any, key_type: Any, value_type: Any) -> Any:
     """Key a stream of (key, value) rows on the key in the JVM, as PyFlink's own key_by does after
     its Python key-extraction step — the step we save."""
     from pyflink.datastream.data_stream import KeyedStream
     from pyflink.java_gateway import get_gateway
 
     j_keyed = stream._j_data_stream.keyBy(
-        get_gateway().jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+        get_gateway().jvm.KeyByKeySelector(), Types.ROW([key_type]).get_java_type_info())
     return KeyedStream(j_keyed, value_type, stream)
 
 

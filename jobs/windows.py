@@ -1,7 +1,7 @@
 """Per-branch one-minute windows, summed in the JVM (Flink SQL) from the ticket operator's facts.
 
 The ticket operator sends signed facts (+1 when a fact appears, −1 when a late event takes it
-back) in-band with its output lines, as a JSON array per call; here they are unnested and summed
+back) in-band with its output lines, as a JSON array per call; here they are unpacked and summed
 per (branch, minute of event time). Every change of a window updates its row at once — the row's
 version is the number of facts folded into it, so the latest state wins in ClickHouse and a late
 fact simply overwrites the window (DESIGN §5 "late updates overwrite").
@@ -52,20 +52,16 @@ def column_conditions(cfg: SlaConfig) -> dict[str, str]:
 
 def minute_lines(t_env: Any, facts_view: str, cfg: SlaConfig) -> Any:
     """The branch_minute rows as insert-only JSON lines (one per window change) from `facts_view`,
-    a view with a column `facts`: a JSON array of [branch, minute_ms, fact, service, value, sign], or ""."""
+    a view with a column `facts`: UTF-8 bytes of a JSON array of [branch, minute_ms, fact, service,
+    value, sign], or empty (`sitcen.udf.BranchFacts` reads it)."""
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
+    if "branch_facts" not in t_env.list_user_defined_functions():
+        t_env.create_java_temporary_function("branch_facts", "sitcen.udf.BranchFacts")
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW branch_facts AS
-        SELECT JSON_VALUE(j, '$[0]') AS branch_id,
-               CAST(JSON_VALUE(j, '$[1]') AS BIGINT) AS wmin,
-               JSON_VALUE(j, '$[2]') AS fact,
-               COALESCE(JSON_VALUE(j, '$[3]'), '') AS service,
-               CAST(JSON_VALUE(j, '$[4]') AS BIGINT) AS fvalue,
-               CAST(JSON_VALUE(j, '$[5]') AS INT) AS sign
-        FROM {facts_view} CROSS JOIN UNNEST(JSON_QUERY(facts, '$' RETURNING ARRAY<STRING>)) AS u(j)
-        WHERE facts <> ''
+        SELECT f.* FROM {facts_view}, LATERAL TABLE(branch_facts(facts)) AS f
     """)
     counts = column_conditions(cfg)
     level1 = ",\n".join(f"SUM(CASE WHEN {cond} THEN sign ELSE 0 END) AS {col}" for col, cond in counts.items())

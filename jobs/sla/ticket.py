@@ -1,17 +1,17 @@
 """One ticket's keyed state and what happens to it on an event or a timer — still no Flink.
 
-The operator in `jobs/operators.py` keeps a `TicketState` per ticket and calls `on_event` /
-`on_timer`; everything it must emit comes back as `Output`. The ticket's deduplicated events
+The operator in `jobs/operators.py` keeps a `TicketState` per ticket and calls `on_events` (a
+batch of the ticket's events delivered at one watermark) / `on_timer`; everything it must emit comes back as `Output`. The ticket's deduplicated events
 are the single source of truth: every answer is re-derived from them, so a late or
 out-of-order event simply changes the set.
 
-What must survive a restart is split by how often it changes, because every write to Flink
-state costs a serialisation and a crossing into the JVM:
-- each accepted event is appended once (`Output.accepted`, a list state);
-- the `Ledger` — facts sent to the minute windows, alerts written (to withdraw them later),
-  dead letters sent — is rewritten only when it changes (`Output.ledger_changed`);
-- fingerprints of the other rows written live in memory only: after a restore they are empty,
-  so the current rows are simply written once more (idempotent: same keys, newer version).
+What must survive a restart is the ticket's `snapshot()`: its deduplicated events, how many copies
+were accepted, the `Ledger` — facts sent to the minute windows, alerts written (to withdraw them
+later), dead letters sent — and its next deadline. The operator writes it only for tickets a call
+changed, many tickets in one state call. Fingerprints of the other rows written live in memory only:
+after a restore they are empty, so the current rows are simply written once more (idempotent: same
+keys, newer version).
+
 Row versions are `(accepted copies << 42) | watermark`, which grows with the ticket's own event
 sequence and with event time, so a replay never lets an older row win.
 """
@@ -45,28 +45,28 @@ class Ledger:
 class TicketState:
     events: dict[str, TicketEvent] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
-    accepted: int = 0  # event copies accepted so far (the length of the persisted event list)
+    accepted: int = 0  # event copies accepted so far (new events and earlier copies)
     emitted: dict[str, int] = field(default_factory=dict)  # row key -> hash of the row last written (memory)
-    timer: Optional[int] = None  # the one event-time timer registered for this ticket (memory)
+    timer: Optional[int] = None  # the ticket's next deadline: when its answers can next change
+
+    def snapshot(self) -> tuple:
+        """What must survive a restart, as plain tuples and dicts (they pickle in C, several times
+        faster than the dataclasses); `from_snapshot` rebuilds the state from it."""
+        lg = self.ledger
+        return (tuple(map(tuple, self.events.values())), self.accepted,
+                (lg.facts, lg.alerts, lg.dead, lg.origins, lg.ignored), self.timer)
 
     @classmethod
-    def restore(cls, events: Iterable[tuple], ledger: Optional[Ledger]) -> "TicketState":
-        """Rebuild from persisted state: the accepted copies in order, and the ledger."""
-        st = cls(ledger=ledger or Ledger())
-        for raw in events:
-            e = TicketEvent(*raw)
-            st.accepted += 1
-            kept = st.events.get(e.event_id)
-            if kept is None or (e.ts, e.size) < (kept.ts, kept.size):
-                st.events[e.event_id] = e
-        return st
+    def from_snapshot(cls, snap: tuple) -> "TicketState":
+        events, accepted, ledger, timer = snap
+        return cls({e[2]: TicketEvent(*e) for e in events}, Ledger(*ledger), accepted, timer=timer)
 
 
 @dataclass(slots=True)
 class Output:
     rows: list[tuple[str, Row]] = field(default_factory=list)  # (table, row)
     deltas: list[tuple] = field(default_factory=list)  # (branch, minute_ms, fact, service, value, sign)
-    accepted: Optional[TicketEvent] = None  # an event copy to append to the persisted list
+    applied: int = 0  # event copies applied (new events, or an earlier copy of one)
     ledger_changed: bool = False
     duplicates: int = 0
     too_late: int = 0
@@ -96,18 +96,40 @@ class TicketLogic:
 
     def on_event(self, ticket_id: str, state: Optional[TicketState], inc: Incoming, now: int
                  ) -> tuple[Optional[TicketState], Output]:
+        return self.on_events(ticket_id, state, (inc,), now)
+
+    def on_events(self, ticket_id: str, state: Optional[TicketState], incs: Iterable[Incoming], now: int
+                  ) -> tuple[Optional[TicketState], Output]:
+        """Apply a ticket's events delivered at watermark `now`, then derive its answers once.
+
+        The answers are a function of the event set and `now`, so a batch gives what the same
+        events one by one would have left behind (an alert raised and taken back inside the batch
+        is simply never sent).
+        """
         out = Output()
+        changed = False
+        for inc in incs:
+            state, applied = self._apply(ticket_id, state, inc, out)
+            changed = changed or applied
+        if changed:
+            assert state is not None
+            self._refresh(ticket_id, state, now, out)
+        return state, out
+
+    def _apply(self, ticket_id: str, state: Optional[TicketState], inc: Incoming, out: Output
+               ) -> tuple[Optional[TicketState], bool]:
+        """Add one event copy to the ticket's set; False when it changes nothing (counted instead)."""
         e = inc.event
         if state is not None and e.event_id in state.events:
-            out.duplicates = 1
+            out.duplicates += 1
             kept = state.events[e.event_id]
             if inc.lateness == "too_late" or (e.ts, e.size) >= (kept.ts, kept.size):
-                return state, out  # a too-late copy is counted, never applied
+                return state, False  # a too-late copy is counted, never applied
             state.events[e.event_id] = e  # the earlier copy counts
         elif inc.lateness == "too_late":
-            out.too_late = 1
+            out.too_late += 1
             out.rows.append(("late_events", self._late_row(ticket_id, inc)))
-            return state, out
+            return state, False
         else:
             if state is None:
                 state = TicketState()
@@ -116,9 +138,8 @@ class TicketLogic:
                 state.ledger.origins[e.event_id] = (inc.source, inc.partition, inc.offset)
                 out.ledger_changed = True
         state.accepted += 1
-        out.accepted = e
-        self._refresh(ticket_id, state, now, out)
-        return state, out
+        out.applied += 1
+        return state, True
 
     def on_timer(self, ticket_id: str, state: TicketState, now: int) -> tuple[Optional[TicketState], Output]:
         out = Output()

@@ -30,6 +30,12 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="PyFlink Python execution mode (default thread: the fastest here)")
     tuning.add_argument("--checkpoint-interval", type=float, default=5.0, metavar="S",
                         help="seconds between checkpoints, i.e. between loads into ClickHouse (default 5)")
+    tuning.add_argument("--ticket-buckets", type=int, default=128, metavar="N",
+                        help="buckets the tickets are gathered in, the ticket operator's keys (default 128; "
+                             "a savepoint restores only into the same number)")
+    tuning.add_argument("--watermark-step", type=float, default=60.0, metavar="S",
+                        help="emit a watermark whenever event time moved on S seconds, besides every 200 ms "
+                             "(default 60: a replay drains state and fires alerts minute by minute; 0: periodic only)")
     tuning.add_argument("--jvm-heap", default="1536m", help="JVM heap cap of the mini-cluster (default 1536m)")
     parser.add_argument("--work-dir", metavar="DIR", help="where the job's output part files go (default .sitcen/runs/<id>)")
     parser.add_argument("--keep-outputs", action="store_true", help="keep the job's part files after loading them")
@@ -54,13 +60,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"input file not found: {source}")
     if args.parallelism < 1:
         raise UserError("--parallelism must be at least 1")
+    if args.ticket_buckets < 1:
+        raise UserError("--ticket-buckets must be at least 1")
+    if args.watermark_step < 0:
+        raise UserError("--watermark-step must be 0 (periodic watermarks only) or more seconds")
     try:
         cfg = load(args.sla)
     except SlaConfigError as exc:
         raise UserError(f"bad SLA configuration: {exc}") from None
 
     settings = JobSettings(parallelism=args.parallelism, execution_mode=args.python_mode,
-                           checkpoint_interval_ms=int(args.checkpoint_interval * 1000), jvm_heap=args.jvm_heap)
+                           checkpoint_interval_ms=int(args.checkpoint_interval * 1000), jvm_heap=args.jvm_heap,
+                           ticket_buckets=args.ticket_buckets, watermark_step_ms=int(args.watermark_step * 1000))
     start_jvm(settings)  # the JVM starts while the store is prepared
     try:
         client = connect(args.clickhouse)
