@@ -58,11 +58,12 @@ def _thread_cpu(pid: int) -> dict[tuple[str, str], float]:
     return out
 
 
-def run_once(checkout: Path, data: Path) -> dict:
+def run_once(checkout: Path, data: Path, extra: list[str] = ()) -> dict:
     from bench.throughput import measure
 
     store = Path(tempfile.mkdtemp(prefix="sitcen-compare-"))
-    cmd = [sys.executable, "-m", "sitcen", "run", "--input", str(data), "--clickhouse", f"chdb://{store}", "--quiet"]
+    cmd = [sys.executable, "-m", "sitcen", "run", "--input", str(data), "--clickhouse", f"chdb://{store}", "--quiet",
+           *extra]
     last: dict[tuple[str, str], float] = {}  # per thread id: a finished task thread keeps its last figure
     jvm: list[int] = []
 
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkouts", nargs=2, type=Path, metavar="DIR")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--input", type=Path, help="a JSONL day (default: the benchmark's national day, simulated)")
+    parser.add_argument("--args", nargs=2, default=("", ""), metavar=("A_ARGS", "B_ARGS"),
+                        help="extra `sitcen run` options for each side, e.g. --args '' '--ticket-buckets 16' "
+                             "(the same checkout twice then compares two settings)")
     args = parser.parse_args(argv)
     data = args.input
     if data is None:
@@ -98,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                         "--seed", "7", *FAULTS, "--out", str(data), "--quiet"], check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL)
     for r in range(args.rounds):
-        for checkout in args.checkouts:
-            res = run_once(checkout.resolve(), data.resolve())
+        for checkout, extra in zip(args.checkouts, args.args):
+            res = run_once(checkout.resolve(), data.resolve(), extra.split())
             busiest = sorted(res["threads"].items(), key=lambda kv: -kv[1])[:5]
             cpu = sum(res["threads"].values())
-            print(f"round {r + 1} {str(checkout):30s} wall {res['wall']:5.1f} s  job {res['job']:5.1f} s  "
+            label = f"{checkout} {extra}".strip()
+            print(f"round {r + 1} {label:30s} wall {res['wall']:5.1f} s  job {res['job']:5.1f} s  "
                   f"JVM CPU {cpu:5.1f} s: " + ", ".join(f"{n.strip()} {v:.1f}" for n, v in busiest), flush=True)
     return 0
 

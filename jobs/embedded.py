@@ -32,7 +32,7 @@ class JobSettings:
     state_cache_size: int = 100_000
     bundle_size: int = 1000
     ticket_buckets: int = 128  # jobs.pipeline.Tuning
-    watermark_step_ms: int = 60_000  # jobs.pipeline.Tuning
+    watermark_step_ms: int = 600_000  # jobs.pipeline.Tuning
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -70,7 +70,7 @@ class Tuning:
     buckets: int = 128
     #: A watermark is emitted whenever event time has moved on this far (besides the periodic one):
     #: in a replay this is how often keyed state drains and timers fire. 0: periodic only.
-    watermark_step_ms: int = 60_000
+    watermark_step_ms: int = 600_000
 
 
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source: Source, sink: Sink,

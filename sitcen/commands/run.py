@@ -33,9 +33,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--ticket-buckets", type=int, default=128, metavar="N",
                         help="buckets the tickets are gathered in, the ticket operator's keys (default 128; "
                              "a savepoint restores only into the same number)")
-    tuning.add_argument("--watermark-step", type=float, default=60.0, metavar="S",
+    tuning.add_argument("--watermark-step", type=float, default=600.0, metavar="S",
                         help="emit a watermark whenever event time moved on S seconds, besides every 200 ms "
-                             "(default 60: a replay drains state and fires alerts minute by minute; 0: periodic only)")
+                             "(default 600: a fast replay drains state and fires timers every 10 minutes of event "
+                             "time; 0: periodic only)")
+    tuning.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Flink configuration option for the job (repeatable), e.g. "
+                             "--conf table.exec.mini-batch.size=5000")
     tuning.add_argument("--jvm-heap", default="1536m", help="JVM heap cap of the mini-cluster (default 1536m)")
     parser.add_argument("--work-dir", metavar="DIR", help="where the job's output part files go (default .sitcen/runs/<id>)")
     parser.add_argument("--keep-outputs", action="store_true", help="keep the job's part files after loading them")
@@ -69,9 +73,15 @@ def run(args: argparse.Namespace) -> int:
     except SlaConfigError as exc:
         raise UserError(f"bad SLA configuration: {exc}") from None
 
+    extra = {}
+    for item in args.conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--conf wants KEY=VALUE, got {item!r}")
+        extra[key.strip()] = value.strip()
     settings = JobSettings(parallelism=args.parallelism, execution_mode=args.python_mode,
                            checkpoint_interval_ms=int(args.checkpoint_interval * 1000), jvm_heap=args.jvm_heap,
-                           ticket_buckets=args.ticket_buckets, watermark_step_ms=int(args.watermark_step * 1000))
+                           ticket_buckets=args.ticket_buckets, watermark_step_ms=int(args.watermark_step * 1000), extra=extra)
     start_jvm(settings)  # the JVM starts while the store is prepared
     try:
         client = connect(args.clickhouse)
