@@ -28,7 +28,9 @@ class JobSettings:
     # sped up saved; the JVM side here is glue (conversions, small SQL) around the Python operator.
     jvm_options: str = "-XX:+UseG1GC -XX:TieredStopAtLevel=1"
     checkpoint_dir: Optional[Path] = None  # None: in memory (the JobManager's heap, 5 MB at most)
-    window_state_ttl: str = "36 h"  # idle branch-minute windows are forgotten after this (processing time)
+    # idle keyed state of the windows and of the per-split line counters is forgotten after this
+    # (processing time); 0: kept forever
+    state_ttl_ms: int = 36 * 3_600_000
     state_cache_size: int = 100_000
     bundle_size: int = 1000
     ticket_buckets: int = 128  # jobs.pipeline.Tuning
@@ -116,7 +118,7 @@ def make_environment(settings: JobSettings):
         **({"execution.checkpointing.storage": "filesystem",
             "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri()}
            if settings.checkpoint_dir is not None else {}),
-        "table.exec.state.ttl": settings.window_state_ttl,
+        "table.exec.state.ttl": f"{settings.state_ttl_ms} ms",
         # SQL operators (lateness, windows) get uids from their plan nodes, so a savepoint of the
         # same job restores into them; the Python operators carry explicit uids.
         "table.exec.uid.generation": "ALWAYS",
@@ -146,7 +148,7 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
         settings = replace(settings, checkpoint_dir=out_dir / "_checkpoints")
     env, t_env = make_environment(settings)
     stmts = build(env, t_env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id,
-                  Tuning(settings.ticket_buckets, settings.watermark_step_ms))
+                  Tuning(settings.ticket_buckets, settings.watermark_step_ms, settings.state_ttl_ms))
     stmts.attach_as_datastream()
     error: list[BaseException] = []
 

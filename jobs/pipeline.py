@@ -71,12 +71,14 @@ class Tuning:
     #: A watermark is emitted whenever event time has moved on this far (besides the periodic one):
     #: in a replay this is how often keyed state drains and timers fire. 0: periodic only.
     watermark_step_ms: int = 600_000
+    #: Branch-minute windows untouched this long (processing time) are forgotten; 0: kept forever.
+    window_ttl_ms: int = 36 * 3_600_000
 
 
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source: Source, sink: Sink,
           cfg: SlaConfig, run_id: str, tuning: Tuning = Tuning()) -> Any:
     """Wire the job into `env`; returns the StatementSet that must be attached before execute()."""
-    from jobs.windows import minute_lines  # it builds on this module's SQL helpers
+    from jobs.windows import minute_lines
 
     ooo, lateness = cfg.out_of_orderness_ms, cfg.allowed_lateness_ms
     source.register(t_env)
@@ -168,7 +170,7 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
         SELECT DECODE(b_lines, 'UTF-8') AS lines, b_facts AS facts FROM ticket_out_bytes
     """)
     stmts.add_insert_sql(f"INSERT INTO {target} SELECT lines FROM ticket_out WHERE lines <> ''")
-    stmts.add_insert(target, minute_lines(t_env, "ticket_out", cfg))
+    stmts.add_insert(target, minute_lines(t_env, ticket_out, cfg, tuning.window_ttl_ms))
     return stmts
 
 
