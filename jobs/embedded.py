@@ -34,7 +34,10 @@ class JobSettings:
     state_cache_size: int = 100_000
     bundle_size: int = 1000
     ticket_buckets: int = 128  # jobs.pipeline.Tuning
-    watermark_step_ms: int = 600_000  # jobs.pipeline.Tuning
+    watermark_step_ms: int = 1_800_000  # jobs.pipeline.Tuning
+    # how often the watermark is emitted in processing time: alerts reach on-call at most this much
+    # after their deadline has passed the watermark; every watermark costs the ticket operator calls
+    watermark_interval_ms: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -114,6 +117,7 @@ def make_environment(settings: JobSettings):
         "pipeline.jars": jar_path().resolve().as_uri(),
         "pipeline.object-reuse": "true",
         "parallelism.default": str(settings.parallelism),
+        "pipeline.auto-watermark-interval": f"{settings.watermark_interval_ms} ms",
         "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms} ms",
         **({"execution.checkpointing.storage": "filesystem",
             "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri()}

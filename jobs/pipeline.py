@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pyflink.common import Types
-from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.table import DataTypes, Schema, StreamTableEnvironment
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.java_gateway import get_gateway
+from pyflink.table import StreamTableEnvironment
 
 from jobs.operators import BYTES, OUTPUT_TYPE, TicketOperator
 from jobs.sla.config import SlaConfig
@@ -70,7 +71,7 @@ class Tuning:
     buckets: int = 128
     #: A watermark is emitted whenever event time has moved on this far (besides the periodic one):
     #: in a replay this is how often keyed state drains and timers fire. 0: periodic only.
-    watermark_step_ms: int = 600_000
+    watermark_step_ms: int = 1_800_000
     #: Branch-minute windows untouched this long (processing time) are forgotten; 0: kept forever.
     window_ttl_ms: int = 36 * 3_600_000
 
@@ -112,66 +113,46 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
                CASE WHEN code IS NOT NULL OR lateness = 'too_late' THEN DECODE(line, 'UTF-8') END AS raw_line
         FROM judged
     """)
-    schema = (
-        Schema.new_builder()
-        .column("code", DataTypes.STRING()).column("detail", DataTypes.STRING())
-        .column("ticket_id", DataTypes.STRING()).column("event_id", DataTypes.STRING())
-        .column("etype", DataTypes.STRING()).column("ts_ms", DataTypes.BIGINT())
-        .column("branch_id", DataTypes.STRING()).column("service", DataTypes.STRING())
-        .column("stage", DataTypes.STRING()).column("staff_id", DataTypes.STRING())
-        .column("eresult", DataTypes.STRING()).column("rating", DataTypes.INT())
-        .column("esize", DataTypes.INT()).column("lateness", DataTypes.STRING())
-        .column("source", DataTypes.STRING()).column("line_no", DataTypes.BIGINT())
-        .column("max_seen", DataTypes.BIGINT()).column("raw_line", DataTypes.STRING())
-        # event time and watermarks as `sitcen.udf.EventTime` assigned them on the stream
-        .column_by_metadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
-        .watermark("rt", "SOURCE_WATERMARK()")
-        .build()
-    )
-    timed = t_env.from_data_stream(_with_event_time(t_env.to_data_stream(judged), ooo, tuning.watermark_step_ms), schema)
-    t_env.create_temporary_view("timed", timed)
-    stmts = t_env.create_statement_set()
-    target = sink.sql_target(t_env)
-    stmts.add_insert_sql(f"""
-        INSERT INTO {target}
-        SELECT JSON_OBJECT('_t' VALUE 'dead_letters', 'source' VALUE source, 'partition' VALUE 0,
-                           'offset' VALUE line_no, 'code' VALUE code, 'detail' VALUE detail,
-                           'event_id' VALUE COALESCE(event_id, ''), 'raw' VALUE raw_line)
-        FROM timed WHERE code IS NOT NULL
-    """)
-    stmts.add_insert_sql(f"""
-        INSERT INTO {target}
-        SELECT JSON_OBJECT('_t' VALUE 'late_events', 'source' VALUE source, 'partition' VALUE 0,
-                           'offset' VALUE line_no, 'event_id' VALUE event_id, 'type' VALUE etype,
-                           'ticket_id' VALUE '', 'branch_id' VALUE branch_id,
-                           'ts' VALUE {_sql_instant('ts_ms')}, 'max_seen_ts' VALUE {_sql_instant('max_seen')},
-                           'late_by_s' VALUE (max_seen - ts_ms) / 1000.0, 'raw' VALUE raw_line)
-        FROM timed WHERE code IS NULL AND etype = 'heartbeat' AND lateness = 'too_late'
-    """)
-    # (ticket, event) rows built in SQL, so that keying the stream costs no Python call. The event
-    # travels as one JSON array (`TICKET_EVENT_FIELDS`) in UTF-8 bytes: bytes cross into Python as
-    # one copy and one orjson call unpacks a whole batch of them, where a nested Row would cost a
-    # Python object per field.
-    tickets = t_env.sql_query(f"""
-        SELECT ticket_id AS k, ENCODE(JSON_ARRAY({", ".join(TICKET_EVENT_FIELDS)} NULL ON NULL), 'UTF-8') AS ev
-        FROM timed WHERE code IS NULL AND etype <> 'heartbeat'
-    """)
-    batches = _ticket_batches(t_env.to_append_stream(tickets, Types.ROW([Types.STRING(), BYTES])), tuning.buckets)
+    # Event time, then the split in the JVM (`sitcen.udf.TicketEvents`): ticket events on as
+    # (ticket, event) rows, the event one JSON array (`TICKET_EVENT_FIELDS`) in UTF-8 bytes — bytes
+    # cross into Python as one copy and one orjson call unpacks a whole batch of them; dead letters
+    # and too-late heartbeats as output lines; heartbeats stop here.
+    jvm = get_gateway().jvm
+    timed = _with_event_time(t_env.to_data_stream(judged), ooo, tuning.watermark_step_ms)._j_data_stream
+    j_tickets = timed.process(jvm.sitcen.udf.TicketEvents(_java_strings(TICKET_EVENT_FIELDS)),
+                              Types.ROW([Types.STRING(), BYTES]).get_java_type_info()).name("ticket-events")
     ticket_out = (
-        _keyed_by_first_field(batches, Types.INT(), BYTES)
+        _keyed_by_first_field(_ticket_batches(DataStream(j_tickets), tuning.buckets), Types.INT(), BYTES)
         .process(TicketOperator(cfg.to_dict(), run_id), output_type=OUTPUT_TYPE)
         .name("tickets").uid("sitcen-tickets")
         # its own thread: the JVM work downstream (facts, windows, the writer) runs on the other core
         .disable_chaining()
     )
-    t_env.create_temporary_view("ticket_out_bytes", t_env.from_data_stream(ticket_out).alias("b_lines", "b_facts"))
-    t_env.execute_sql("""
-        CREATE TEMPORARY VIEW ticket_out AS
-        SELECT DECODE(b_lines, 'UTF-8') AS lines, b_facts AS facts FROM ticket_out_bytes
-    """)
-    stmts.add_insert_sql(f"INSERT INTO {target} SELECT lines FROM ticket_out WHERE lines <> ''")
-    stmts.add_insert(target, minute_lines(t_env, ticket_out, cfg, tuning.window_ttl_ms))
+    j_lines = (
+        j_tickets.getSideOutput(jvm.sitcen.udf.TicketEvents.LINES)
+        .union(_java_array(jvm.org.apache.flink.streaming.api.datastream.DataStream, [
+            ticket_out._j_data_stream.flatMap(jvm.sitcen.udf.RecordLines(), Types.STRING().get_java_type_info()),
+            minute_lines(ticket_out, cfg, tuning.window_ttl_ms),
+        ]))
+    )
+    stmts = t_env.create_statement_set()
+    stmts.add_insert(sink.sql_target(t_env), t_env.from_data_stream(DataStream(j_lines)))
     return stmts
+
+
+def _java_array(j_class: Any, items: list) -> Any:
+    from pyflink.java_gateway import get_gateway
+
+    arr = get_gateway().new_array(j_class, len(items))
+    for i, item in enumerate(items):
+        arr[i] = item
+    return arr
+
+
+def _java_strings(items: tuple[str, ...]) -> Any:
+    from pyflink.java_gateway import get_gateway
+
+    return _java_array(get_gateway().jvm.String, list(items))
 
 
 def _with_event_time(stream: Any, out_of_orderness_ms: int, step_ms: int) -> Any:
@@ -213,7 +194,3 @@ def _keyed_by_first_field(stream: Any, key_type: Any, value_type: Any) -> Any:
 #: The ticket operator's input, in order (`TicketOperator.process_element` unpacks it).
 TICKET_EVENT_FIELDS = ("ticket_id", "event_id", "etype", "ts_ms", "branch_id", "service", "stage", "staff_id",
                        "eresult", "rating", "esize", "lateness", "source", "line_no", "max_seen", "raw_line")
-
-
-def _sql_instant(col: str) -> str:
-    return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({col}, 3), 'yyyy-MM-dd HH:mm:ss.SSS')"

@@ -38,18 +38,16 @@ def column_mapping(cfg: SlaConfig) -> str:
                      for fact in COUNTED_FACTS for service in ("", *SERVICES))
 
 
-def minute_lines(t_env: Any, ticket_out: Any, cfg: SlaConfig, state_ttl_ms: int) -> Any:
-    """The branch_minute rows as JSON lines (a table with one STRING column), from the ticket
+def minute_lines(ticket_out: Any, cfg: SlaConfig, state_ttl_ms: int) -> Any:
+    """The branch_minute rows as JSON lines (a Java DataStream of strings), from the ticket
     operator's output stream of (lines, facts) records."""
     from pyflink.common import Types
-    from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
+    from jobs.pipeline import _java_strings
+
     jvm = get_gateway().jvm
-    gateway = get_gateway()
-    columns = gateway.new_array(jvm.String, len(COUNT_COLUMNS))
-    for i, col in enumerate(COUNT_COLUMNS):
-        columns[i] = col
+    columns = _java_strings(tuple(COUNT_COLUMNS))
     fact_type = Types.ROW_NAMED(list(FACT_FIELDS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                     Types.LONG(), Types.INT()])
     j_facts = ticket_out._j_data_stream.flatMap(jvm.sitcen.udf.BranchMinutes.Facts(), fact_type.get_java_type_info())
@@ -59,4 +57,4 @@ def minute_lines(t_env: Any, ticket_out: Any, cfg: SlaConfig, state_ttl_ms: int)
                  Types.STRING().get_java_type_info())
         .name("branch-minutes").uid("sitcen-branch-minutes")
     )
-    return t_env.from_data_stream(DataStream(j_lines))
+    return j_lines

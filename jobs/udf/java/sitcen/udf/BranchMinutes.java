@@ -1,7 +1,6 @@
 package sitcen.udf;
 
 import java.io.IOException;
-import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -165,34 +164,18 @@ public class BranchMinutes extends KeyedProcessFunction<String, Row, String> {
         }
         StringBuilder line = new StringBuilder(768);
         line.append("{\"_t\":\"branch_minute\",\"branch_id\":");
-        quote(branch, line);
+        Json.quote(branch, line);
         line.append(",\"window_start\":\"").append(MINUTE.format(java.time.Instant.ofEpochMilli(minute))).append('"');
         boolean empty = true;
         for (int i = 0; i < columns.length; i++) {
             line.append(",\"").append(columns[i]).append("\":").append(s[i]);
             empty &= s[i] == 0;
         }
-        line.append(",\"queue_wait_sum_s\":").append(BigDecimal.valueOf(queueSum, 3).toPlainString());
-        line.append(",\"queue_wait_max_s\":").append(BigDecimal.valueOf(queueMax, 3).toPlainString());
+        Json.seconds(queueSum, line.append(",\"queue_wait_sum_s\":"));
+        Json.seconds(queueMax, line.append(",\"queue_wait_max_s\":"));
         line.append(",\"version\":").append(s[columns.length]);
         line.append(",\"is_deleted\":").append(empty ? 1 : 0).append('}');
         out.collect(line.toString());
-    }
-
-    /** A JSON string literal of {@code s}. */
-    static void quote(String s, StringBuilder out) {
-        out.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '"' || c == '\\') {
-                out.append('\\').append(c);
-            } else if (c < 0x20) {
-                out.append(String.format("\\u%04x", (int) c));
-            } else {
-                out.append(c);
-            }
-        }
-        out.append('"');
     }
 
     static final class WindowKey implements KeySelector<Row, String> {
