@@ -9,6 +9,7 @@ of each row. Expected instants are written out by hand.
 from __future__ import annotations
 
 import itertools
+import pickle
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from jobs.sla import config
 from jobs.sla.config import EXAM_STAGES, SERVICES
 from jobs.sla.rules import alert_id
-from jobs.sla.ticket import make_event
+from jobs.sla.ticket import Incoming, TicketState, make_event
 
 from tests.unit.sla_helpers import (BRANCH, CFG, HOUR, MIN, SEC, T0, Driver, Ticket, run_in_order,
                                     utc_ms)
@@ -625,3 +626,56 @@ def test_a_retake_through_the_operator() -> None:
     assert (d.alert("ticket_overrun")["cause_stage"], d.alert("ticket_overrun")["staff_id"]) == (
         "practical_exam", "ex-1")
     assert d.ticket()["practical_exam_ms"] == 100 * MIN
+
+
+# --- batches and restores (how the operator drives the rules) ----------------------------------
+
+def _exam_ticket_with_retake() -> Ticket:
+    tk = Ticket("T1", "driver_license")
+    tk.issue(0)
+    tk.stage("intake", 3 * MIN, 9 * MIN, staff="op-1")
+    tk.stage("theory_exam", 20 * MIN, 75 * MIN, result="failed", staff="ex-1")  # over its 40 min
+    tk.stage("theory_exam", 80 * MIN, 100 * MIN, result="passed", staff="ex-1")
+    tk.stage("practical_exam", 110 * MIN, 130 * MIN, result="passed", staff="ex-2")
+    tk.stage("production", 135 * MIN, 150 * MIN, staff="pr-1")
+    tk.document(155 * MIN)
+    return tk
+
+
+def test_a_batch_of_events_leaves_what_the_same_events_one_by_one_leave() -> None:
+    events = sorted(_exam_ticket_with_retake().events, key=lambda e: e.order)
+    one_by_one, batched = Driver(), Driver()
+    watermark = T0 - MIN  # every event arrives at the same watermark: the batch's
+    one_by_one.watermark = batched.watermark = watermark
+    for e in events + events[:2]:  # and two duplicates
+        one_by_one.feed(e, lateness="on_time")
+    incs = [Incoming(e, "on_time", "test", 0, 0, None, "") for e in events + events[:2]]
+    batched.state, out = batched.logic.on_events("T1", None, incs, watermark)
+    batched._collect(out)
+    assert batched.duplicates == one_by_one.duplicates == 2
+    assert batched.state is not None and one_by_one.state is not None
+    assert batched.state.timer == one_by_one.state.timer
+    for d in (one_by_one, batched):
+        d.finish_input()
+    assert batched.final() == one_by_one.final()
+    assert batched.alert("stage_overrun", "theory_exam")["overrun_ms"] == 15 * MIN
+    # a batch writes each row once: its last state, not the states on the way
+    assert len(batched.emitted) < len(one_by_one.emitted)
+
+
+def test_a_ticket_restored_from_its_snapshot_gives_the_same_answers() -> None:
+    events = sorted(_exam_ticket_with_retake().events, key=lambda e: e.order)
+    kept, restarted = Driver(), Driver()
+    kept.deliver(events[:6])
+    restarted.deliver(events[:6])
+    assert restarted.state is not None
+    snap = pickle.loads(pickle.dumps(restarted.state.snapshot()))  # what the map state holds
+    restarted.state = TicketState.from_snapshot(snap)
+    assert (restarted.state.events, restarted.state.ledger, restarted.state.accepted, restarted.state.timer) == (
+        kept.state.events, kept.state.ledger, kept.state.accepted, kept.state.timer)
+    assert restarted.state.emitted == {}  # row fingerprints are memory only: rows are written again
+    for d in (kept, restarted):
+        d.deliver(events[6:])
+        d.finish_input()
+    assert restarted.final() == kept.final()
+    assert restarted.net_facts() == kept.net_facts()
