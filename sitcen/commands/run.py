@@ -40,7 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "cost the ticket operator more calls")
     tuning.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                         help="a Flink configuration option for the job (repeatable), e.g. "
-                             "--conf table.exec.mini-batch.size=5000")
+                             "--conf pipeline.auto-watermark-interval=200ms")
     tuning.add_argument("--jvm-heap", default="1536m", help="JVM heap cap of the mini-cluster (default 1536m)")
     parser.add_argument("--work-dir", metavar="DIR", help="where the job's output part files go (default .sitcen/runs/<id>)")
     parser.add_argument("--keep-outputs", action="store_true", help="keep the job's part files after loading them")
