@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from jobs.sla.config import SlaConfig
+from jobs.tuning import Tuning
 
 
 @dataclass
@@ -28,16 +29,9 @@ class JobSettings:
     # sped up saved; the JVM side here is glue (conversions, small SQL) around the Python operator.
     jvm_options: str = "-XX:+UseG1GC -XX:TieredStopAtLevel=1"
     checkpoint_dir: Optional[Path] = None  # None: in memory (the JobManager's heap, 5 MB at most)
-    # idle keyed state of the windows and of the per-split line counters is forgotten after this
-    # (processing time); 0: kept forever
-    state_ttl_ms: int = 36 * 3_600_000
     state_cache_size: int = 100_000
     bundle_size: int = 1000
-    ticket_buckets: int = 128  # jobs.pipeline.Tuning
-    watermark_step_ms: int = 1_800_000  # jobs.pipeline.Tuning
-    # how often the watermark is emitted in processing time: alerts reach on-call at most this much
-    # after their deadline has passed the watermark; every watermark costs the ticket operator calls
-    watermark_interval_ms: int = 1000
+    tuning: Tuning = field(default_factory=Tuning)
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -117,12 +111,12 @@ def make_environment(settings: JobSettings):
         "pipeline.jars": jar_path().resolve().as_uri(),
         "pipeline.object-reuse": "true",
         "parallelism.default": str(settings.parallelism),
-        "pipeline.auto-watermark-interval": f"{settings.watermark_interval_ms} ms",
+        "pipeline.auto-watermark-interval": f"{settings.tuning.watermark_interval_ms} ms",
         "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms} ms",
         **({"execution.checkpointing.storage": "filesystem",
             "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri()}
            if settings.checkpoint_dir is not None else {}),
-        "table.exec.state.ttl": f"{settings.state_ttl_ms} ms",
+        "table.exec.state.ttl": f"{settings.tuning.state_ttl_ms} ms",
         # SQL operators (lateness, windows) get uids from their plan nodes, so a savepoint of the
         # same job restores into them; the Python operators carry explicit uids.
         "table.exec.uid.generation": "ALWAYS",
@@ -144,7 +138,7 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
     """Run the job to the end of `input_path`; call `poll` while it runs. Returns wall seconds."""
     import time
 
-    from jobs.pipeline import FileSource, Tuning, build
+    from jobs.pipeline import FileSource, build
 
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +146,7 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
         settings = replace(settings, checkpoint_dir=out_dir / "_checkpoints")
     env, t_env = make_environment(settings)
     stmts = build(env, t_env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id,
-                  Tuning(settings.ticket_buckets, settings.watermark_step_ms, settings.state_ttl_ms))
+                  settings.tuning)
     stmts.attach_as_datastream()
     error: list[BaseException] = []
 

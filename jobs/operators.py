@@ -1,8 +1,8 @@
-"""Thin PyFlink operators over the pure SLA core in `jobs/sla/`.
+"""The thin PyFlink operator over the pure SLA core in `jobs/sla/`.
 
-Each keeps one compact value per key and at most one pending event-time timer per key (the
-next instant at which its answer can change), because every state access and timer call
-crosses into the JVM and that, not the rules, is what costs time.
+It is called per batch of a bucket's events and keeps one pending event-time timer per bucket (the
+earliest instant at which one of its tickets' answers can change), because every call, state access
+and timer crossing into the JVM costs more than the rules it would run.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from pyflink.table import StreamTableEnvironment
 
 from jobs.operators import BYTES, OUTPUT_TYPE, TicketOperator
 from jobs.sla.config import SlaConfig
+from jobs.tuning import Tuning
+from jobs.udf import java_array
 
 # The validator's output row, renamed where a column name is an SQL keyword (type, result, size).
 VALIDATED_NAMES = (
@@ -59,21 +61,6 @@ class FileSource:
 def sql_string(s: str) -> str:
     """The body of an SQL string literal."""
     return s.replace("'", "''")
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """How the job runs, not what it computes: the answers are the same for any of these values."""
-
-    #: Buckets the tickets are gathered in (Flink's keys for the ticket operator). More spread
-    #: better over many subtasks; fewer make bigger batches. Part of the state layout: a savepoint
-    #: restores only into the same count.
-    buckets: int = 128
-    #: A watermark is emitted whenever event time has moved on this far (besides the periodic one):
-    #: in a replay this is how often keyed state drains and timers fire. 0: periodic only.
-    watermark_step_ms: int = 1_800_000
-    #: Branch-minute windows untouched this long (processing time) are forgotten; 0: kept forever.
-    window_ttl_ms: int = 36 * 3_600_000
 
 
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source: Source, sink: Sink,
@@ -119,7 +106,7 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
     # and too-late heartbeats as output lines; heartbeats stop here.
     jvm = get_gateway().jvm
     timed = _with_event_time(t_env.to_data_stream(judged), ooo, tuning.watermark_step_ms)._j_data_stream
-    j_tickets = timed.process(jvm.sitcen.udf.TicketEvents(_java_strings(TICKET_EVENT_FIELDS)),
+    j_tickets = timed.process(jvm.sitcen.udf.TicketEvents(java_array(jvm.String, TICKET_EVENT_FIELDS)),
                               Types.ROW([Types.STRING(), BYTES]).get_java_type_info()).name("ticket-events")
     ticket_out = (
         _keyed_by_first_field(_ticket_batches(DataStream(j_tickets), tuning.buckets), Types.INT(), BYTES)
@@ -130,9 +117,9 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
     )
     j_lines = (
         j_tickets.getSideOutput(jvm.sitcen.udf.TicketEvents.LINES)
-        .union(_java_array(jvm.org.apache.flink.streaming.api.datastream.DataStream, [
+        .union(java_array(jvm.org.apache.flink.streaming.api.datastream.DataStream, [
             ticket_out._j_data_stream.flatMap(jvm.sitcen.udf.RecordLines(), Types.STRING().get_java_type_info()),
-            minute_lines(ticket_out, cfg, tuning.window_ttl_ms),
+            minute_lines(ticket_out, cfg, tuning.state_ttl_ms),
         ]))
     )
     stmts = t_env.create_statement_set()
@@ -140,26 +127,8 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, source
     return stmts
 
 
-def _java_array(j_class: Any, items: list) -> Any:
-    from pyflink.java_gateway import get_gateway
-
-    arr = get_gateway().new_array(j_class, len(items))
-    for i, item in enumerate(items):
-        arr[i] = item
-    return arr
-
-
-def _java_strings(items: tuple[str, ...]) -> Any:
-    from pyflink.java_gateway import get_gateway
-
-    return _java_array(get_gateway().jvm.String, list(items))
-
-
 def _with_event_time(stream: Any, out_of_orderness_ms: int, step_ms: int) -> Any:
     """Timestamps from `ts_ms` and watermarks M − out_of_orderness − 1 (`sitcen.udf.EventTime`)."""
-    from pyflink.datastream import DataStream
-    from pyflink.java_gateway import get_gateway
-
     strategy = get_gateway().jvm.sitcen.udf.EventTime.strategy(out_of_orderness_ms, step_ms, "ts_ms")
     return DataStream(stream._j_data_stream.assignTimestampsAndWatermarks(strategy))
 
@@ -167,9 +136,6 @@ def _with_event_time(stream: Any, out_of_orderness_ms: int, step_ms: int) -> Any
 def _ticket_batches(stream: Any, buckets: int) -> Any:
     """(ticket, event) rows → (bucket, batch) rows: each bucket's events gathered in the JVM until the
     watermark next moves (`sitcen.udf.TicketBatches`), so the ticket operator is called per batch."""
-    from pyflink.datastream import DataStream
-    from pyflink.java_gateway import get_gateway
-
     jvm = get_gateway().jvm
     j_batches = (
         stream._j_data_stream
@@ -184,7 +150,6 @@ def _keyed_by_first_field(stream: Any, key_type: Any, value_type: Any) -> Any:
     """Key a stream of (key, value) rows on the key in the JVM, as PyFlink's own key_by does after
     its Python key-extraction step — the step we save."""
     from pyflink.datastream.data_stream import KeyedStream
-    from pyflink.java_gateway import get_gateway
 
     j_keyed = stream._j_data_stream.keyBy(
         get_gateway().jvm.KeyByKeySelector(), Types.ROW([key_type]).get_java_type_info())

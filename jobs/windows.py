@@ -44,10 +44,10 @@ def minute_lines(ticket_out: Any, cfg: SlaConfig, state_ttl_ms: int) -> Any:
     from pyflink.common import Types
     from pyflink.java_gateway import get_gateway
 
-    from jobs.pipeline import _java_strings
+    from jobs.udf import java_array
 
     jvm = get_gateway().jvm
-    columns = _java_strings(tuple(COUNT_COLUMNS))
+    columns = java_array(jvm.String, COUNT_COLUMNS)
     fact_type = Types.ROW_NAMED(list(FACT_FIELDS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                     Types.LONG(), Types.INT()])
     j_facts = ticket_out._j_data_stream.flatMap(jvm.sitcen.udf.BranchMinutes.Facts(), fact_type.get_java_type_info())

@@ -9,8 +9,8 @@ the store — loads every finished part file in bulk:
     <out_dir>/<bucket>/.part-<uuid>-<n>.inprogress.<uuid>   in progress (hidden), skipped
 
 Each line is one row: ``{"_t": "<table>", <column>: <value>, …}``; timestamps are epoch seconds
-with milliseconds or UTC strings ``YYYY-MM-DD HH:MM:SS.mmm`` (or null), missing columns take their defaults, unknown keys are
-skipped.
+with milliseconds or UTC strings ``YYYY-MM-DD HH:MM:SS.mmm`` (or null), missing columns take their
+defaults, unknown keys are skipped.
 
 Loading is idempotent: every table is a ReplacingMergeTree whose key and version are deterministic,
 so a file loaded twice changes no answer read with FINAL. The loader still remembers (in memory)
@@ -267,7 +267,7 @@ def write_synthetic(out_dir: str | os.PathLike, rows: int, files: int = 20, seed
         return str((base + ms) / 1000)  # the ticket operator's instants: epoch seconds
 
     def minute(ms: int) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((base + ms) // 1000))  # as the windows' SQL writes it
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((base + ms) // 1000))  # as BranchMinutes writes it
 
     counts = {t: 0 for t in OUTPUT_TABLES}
     for i in range(rows):

@@ -2,8 +2,8 @@
 
 The ticket operator sends signed facts (+1 when a fact appears, −1 when a late event takes it
 back); a window sums them. Queue waits keep a multiset of values so that the maximum can be
-taken back too. Pure Python, the reference the unit tests hold; in the job, Flink SQL does the summing
-(`jobs/windows.py` builds its column expressions from `MinuteCounter.columns`).
+taken back too. Pure Python, the reference the unit tests hold; in the job a keyed JVM function
+does the summing (`jobs/windows.py` hands it the mapping of `MinuteCounter.columns`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One ticket's keyed state and what happens to it on an event or a timer — still no Flink.
 
 The operator in `jobs/operators.py` keeps a `TicketState` per ticket and calls `on_events` (a
-batch of the ticket's events delivered at one watermark) / `on_timer`; everything it must emit comes back as `Output`. The ticket's deduplicated events
+batch of the ticket's events delivered at one watermark) / `on_timer`; everything it must emit
+comes back as `Output`. The ticket's deduplicated events
 are the single source of truth: every answer is re-derived from them, so a late or
 out-of-order event simply changes the set.
 

@@ -7,6 +7,7 @@ per-line Python call costs more than the rest of the pipeline put together.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterable
 
 #: Java class of the table function `validate_event` (see docs/contract.md).
 VALIDATE_EVENT_CLASS = "sitcen.udf.ValidateEvent"
@@ -17,6 +18,17 @@ def flink_lib_dir() -> Path:
     from jobs.udf.__main__ import flink_lib_dir as _lib
 
     return _lib()
+
+
+def java_array(j_class: Any, items: Iterable[Any]) -> Any:
+    """A Java array of `j_class` holding `items` (py4j), for the functions' array arguments."""
+    from pyflink.java_gateway import get_gateway
+
+    items = list(items)
+    arr = get_gateway().new_array(j_class, len(items))
+    for i, item in enumerate(items):
+        arr[i] = item
+    return arr
 
 
 def jar_path() -> Path:

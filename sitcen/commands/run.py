@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from jobs.embedded import JobFailed, JobSettings, start_jvm
     from jobs.embedded import run as run_job
     from jobs.sla.config import SlaConfigError, load
+    from jobs.tuning import Tuning
     from schemas.catalog import load_catalog, to_rows
     from sinks import schema
     from sinks.clickhouse import ClickHouseError, connect
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         extra[key.strip()] = value.strip()
     settings = JobSettings(parallelism=args.parallelism, execution_mode=args.python_mode,
                            checkpoint_interval_ms=int(args.checkpoint_interval * 1000), jvm_heap=args.jvm_heap,
-                           ticket_buckets=args.ticket_buckets, watermark_step_ms=int(args.watermark_step * 1000), extra=extra)
+                           tuning=Tuning(buckets=args.ticket_buckets, watermark_step_ms=int(args.watermark_step * 1000)),
+                           extra=extra)
     start_jvm(settings)  # the JVM starts while the store is prepared
     try:
         client = connect(args.clickhouse)
