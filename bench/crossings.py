@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.embedded import JobSettings, make_environment
     from jobs.pipeline import _keyed_by_first_field
 
-    env, t_env = make_environment(JobSettings())
+    from pyflink.table import StreamTableEnvironment
+
+    env = make_environment(JobSettings())
+    t_env = StreamTableEnvironment.create(env)
     t_env.execute_sql(f"""
         CREATE TEMPORARY TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{n}',
             'rows-per-second' = '1000000000', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1',
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                                  CAST(NULL AS STRING) NULL ON NULL), 'UTF-8') AS ev
         FROM src
     """)
-    keyed = _keyed_by_first_field(t_env.to_append_stream(events, Types.ROW([Types.STRING(), BYTES])), BYTES)
+    keyed = _keyed_by_first_field(t_env.to_append_stream(events, Types.ROW([Types.STRING(), BYTES])), Types.STRING(),
+                                  BYTES)
     discard = Sink(get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink())
     if mode == "jvm":
         keyed.sink_to(discard)

@@ -37,20 +37,25 @@ class JobSettings:
 
 @dataclass
 class FileOutputs:
-    """The embedded sink: JSON-line part files under `root/sql`, committed on every checkpoint."""
+    """The embedded sink: JSON-line part files under `root/sql`, committed on every checkpoint
+    (Flink's file sink: in-progress parts are hidden until their checkpoint completes)."""
 
     root: Path
 
-    def sql_target(self, t_env: Any) -> str:
-        from jobs.pipeline import sql_string
+    def write(self, lines: Any) -> None:
+        from pyflink.java_gateway import get_gateway
 
-        path = sql_string((self.root / "sql").as_posix())
-        t_env.execute_sql(f"""
-            CREATE TEMPORARY TABLE job_lines (line STRING)
-            WITH ('connector' = 'filesystem', 'path' = 'file://{path}', 'format' = 'raw',
-                  'sink.rolling-policy.rollover-interval' = '1 s')
-        """)
-        return "job_lines"
+        jvm = get_gateway().jvm
+        fs = jvm.org.apache.flink.streaming.api.functions.sink.filesystem
+        sink = (
+            jvm.org.apache.flink.connector.file.sink.FileSink.forRowFormat(jvm.org.apache.flink.core.fs.Path((self.root / "sql").resolve().as_uri()),
+                                     jvm.org.apache.flink.api.common.serialization.SimpleStringEncoder("UTF-8"))
+            .withBucketAssigner(fs.bucketassigners.BasePathBucketAssigner())
+            .withRollingPolicy(fs.rollingpolicies.OnCheckpointRollingPolicy.build())
+            .withOutputFileConfig(fs.OutputFileConfig.builder().withPartSuffix(".jsonl").build())
+            .build()
+        )
+        lines.sinkTo(sink).name("job-lines").uid("sitcen-job-lines")
 
 
 def jvm_args(heap: str, options: str, *extra: str) -> str:
@@ -95,7 +100,6 @@ def start_jvm(settings: JobSettings) -> threading.Thread:
 def make_environment(settings: JobSettings):
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
-    from pyflink.table import StreamTableEnvironment
 
     from jobs.udf import jar_path
 
@@ -116,21 +120,13 @@ def make_environment(settings: JobSettings):
         **({"execution.checkpointing.storage": "filesystem",
             "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri()}
            if settings.checkpoint_dir is not None else {}),
-        "table.exec.state.ttl": f"{settings.tuning.state_ttl_ms} ms",
-        # SQL operators (lateness, windows) get uids from their plan nodes, so a savepoint of the
-        # same job restores into them; the Python operators carry explicit uids.
-        "table.exec.uid.generation": "ALWAYS",
-        "table.exec.source.idle-timeout": "0 ms",
-        "table.local-time-zone": "UTC",  # instants are formatted in UTC whatever the machine's zone
         **settings.extra,
     }
     for key, value in values.items():
         conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(settings.parallelism)
-    t_env = StreamTableEnvironment.create(env)
-    t_env.create_java_temporary_function("validate_event", "sitcen.udf.ValidateEvent")
-    return env, t_env
+    return env
 
 
 def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: JobSettings,
@@ -144,10 +140,8 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
     out_dir.mkdir(parents=True, exist_ok=True)
     if settings.checkpoint_dir is None:  # beside the outputs; the loader skips `_` folders
         settings = replace(settings, checkpoint_dir=out_dir / "_checkpoints")
-    env, t_env = make_environment(settings)
-    stmts = build(env, t_env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id,
-                  settings.tuning)
-    stmts.attach_as_datastream()
+    env = make_environment(settings)
+    build(env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id, settings.tuning)
     error: list[BaseException] = []
 
     def execute() -> None:

@@ -44,8 +44,8 @@ def _job(work: Path, jvm_pid_file: Path) -> None:
         '{"event_id": "h", "type": "heartbeat", "ts": "%s", "branch_id": "spec-almaty"}' % ts.format(9),
         "{not json",
     ]) + "\n")
-    env, t_env = make_environment(JobSettings())
-    build(env, t_env, FileSource(str(lines)), FileOutputs(work / "out"), load(), "warmup").attach_as_datastream()
+    env = make_environment(JobSettings())
+    build(env, FileSource(str(lines)), FileOutputs(work / "out"), load(), "warmup")
     env.execute("sitcen warmup")
     gateway = get_gateway()
     jvm_pid_file.write_text(str(gateway.jvm.ProcessHandle.current().pid()))
