@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--args", nargs=2, default=("", ""), metavar=("A_ARGS", "B_ARGS"),
                         help="extra `sitcen run` options for each side, e.g. --args '' '--ticket-buckets 16' "
                              "(the same checkout twice then compares two settings)")
+    parser.add_argument("--top", type=int, default=5, help="how many of the busiest JVM threads to list")
     args = parser.parse_args(argv)
     data = args.input
     if data is None:
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         for checkout, extra in zip(args.checkouts, args.args):
             res = run_once(checkout.resolve(), data.resolve(), extra.split())
-            busiest = sorted(res["threads"].items(), key=lambda kv: -kv[1])[:5]
+            busiest = sorted(res["threads"].items(), key=lambda kv: -kv[1])[:args.top]
             cpu = sum(res["threads"].values())
             label = f"{checkout} {extra}".strip()
             print(f"round {r + 1} {label:30s} wall {res['wall']:5.1f} s  job {res['job']:5.1f} s  "

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from jobs.sla import rules
 from jobs.sla.config import SlaConfig
-from jobs.sla.timeline import RANK, TicketEvent, build
+from jobs.sla.timeline import RANK, TicketEvent, Timeline, build
 
 Row = dict[str, Any]
 WATERMARK_BITS = 42  # ms since 1970 fit until year 2109
@@ -49,6 +49,9 @@ class TicketState:
     accepted: int = 0  # event copies accepted so far (new events and earlier copies)
     emitted: dict[str, int] = field(default_factory=dict)  # row key -> hash of the row last written (memory)
     timer: Optional[int] = None  # the ticket's next deadline: when its answers can next change
+    # Memory only: the timeline of `events` and the answers last derived from it (None: to derive).
+    timeline: Optional[Timeline] = field(default=None, compare=False, repr=False)
+    evaluated: Optional[rules.Evaluation] = field(default=None, compare=False, repr=False)
 
     def snapshot(self) -> tuple:
         """What must survive a restart, as plain tuples and dicts (they pickle in C, several times
@@ -127,6 +130,7 @@ class TicketLogic:
             if inc.lateness == "too_late" or (e.ts, e.size) >= (kept.ts, kept.size):
                 return state, False  # a too-late copy is counted, never applied
             state.events[e.event_id] = e  # the earlier copy counts
+            state.timeline = None
         elif inc.lateness == "too_late":
             out.too_late += 1
             out.rows.append(("late_events", self._late_row(ticket_id, inc)))
@@ -135,6 +139,7 @@ class TicketLogic:
             if state is None:
                 state = TicketState()
             state.events[e.event_id] = e
+            state.timeline = None
             if e.service is not None and e.type != "ticket_issued":
                 state.ledger.origins[e.event_id] = (inc.source, inc.partition, inc.offset)
                 out.ledger_changed = True
@@ -153,8 +158,16 @@ class TicketLogic:
 
     def _refresh(self, ticket_id: str, state: TicketState, now: int, out: Output) -> rules.Evaluation:
         cfg, ledger = self.cfg, state.ledger
-        tl = build(ticket_id, list(state.events.values()), cfg, self.abandon_at)
-        ev = rules.evaluate(tl, now, cfg)
+        tl, last = state.timeline, state.evaluated
+        if tl is None:
+            tl = state.timeline = build(ticket_id, list(state.events.values()), cfg, self.abandon_at)
+        elif last is not None and last.cleanup_at is not None and last.next_deadline == last.cleanup_at <= now:
+            # Answers are a function of the events and of which deadlines `now` has passed; since the
+            # last derivation only the clean-up has passed, which changes nothing but the clean-up.
+            self._mismatches(ticket_id, tl, ledger, out)
+            state.timer = None
+            return rules.Evaluation(last.status, last.alerts, None, last.cleanup_at)
+        ev = state.evaluated = rules.evaluate(tl, now, cfg)
         if tl.ignored != ledger.ignored:
             out.ignored = tl.ignored - ledger.ignored  # a change, so counters can simply add it up
             ledger.ignored = tl.ignored

@@ -679,3 +679,27 @@ def test_a_ticket_restored_from_its_snapshot_gives_the_same_answers() -> None:
         d.finish_input()
     assert restarted.final() == kept.final()
     assert restarted.net_facts() == kept.net_facts()
+
+
+@pytest.mark.parametrize("late_by", [0, 1, 45 * MIN])
+def test_the_clean_up_from_the_last_derivation_is_the_full_derivation(late_by: int) -> None:
+    # At the clean-up the rules answer from the ticket's last derivation when nothing else has passed
+    # since; a state that must derive everything again gives the same rows, facts and dead letters.
+    tk = _exam_ticket_with_retake()
+    tk.start("intake", 4 * MIN, service="plates_issue")  # a service mismatch: its dead letter is due at the clean-up
+    d = Driver()
+    d.deliver(sorted(tk.events, key=lambda e: e.order))
+    d.advance(tk.t0 + 155 * MIN + 5 * MIN)  # closed (document at 155), clean-up still ahead
+    assert d.state is not None and d.state.evaluated is not None
+    cleanup = d.state.timer
+    assert cleanup == tk.t0 + 155 * MIN + CFG.out_of_orderness_ms + CFG.allowed_lateness_ms
+    cached = d.state
+    fresh = TicketState.from_snapshot(pickle.loads(pickle.dumps(cached.snapshot())))
+    fresh.emitted = dict(cached.emitted)
+    answers = []
+    for state in (cached, fresh):
+        after, out = d.logic.on_timer("T1", state, cleanup + late_by)
+        answers.append((after, out.rows, out.deltas, out.ignored))
+    assert answers[0] == answers[1]
+    assert answers[0][0] is None
+    assert [r["code"] for t, r in answers[0][1] if t == "dead_letters"] == ["service_mismatch"]
