@@ -49,7 +49,7 @@ class FileOutputs:
         fs = jvm.org.apache.flink.streaming.api.functions.sink.filesystem
         sink = (
             jvm.org.apache.flink.connector.file.sink.FileSink.forRowFormat(jvm.org.apache.flink.core.fs.Path((self.root / "sql").resolve().as_uri()),
-                                     jvm.org.apache.flink.api.common.serialization.SimpleStringEncoder("UTF-8"))
+                                     jvm.sitcen.udf.LineEncoder())
             .withBucketAssigner(fs.bucketassigners.BasePathBucketAssigner())
             .withRollingPolicy(fs.rollingpolicies.OnCheckpointRollingPolicy.build())
             .withOutputFileConfig(fs.OutputFileConfig.builder().withPartSuffix(".jsonl").build())

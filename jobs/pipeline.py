@@ -29,8 +29,8 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
-    """Takes the job's output lines (a Java DataStream of strings): JSON objects tagged with their
-    table (`_t`); a string may hold several lines."""
+    """Takes the job's output lines (a Java DataStream of UTF-8 bytes): JSON objects tagged with
+    their table (`_t`); a record may hold several lines, newline-joined."""
 
     def write(self, lines: Any) -> None: ...
 
@@ -80,7 +80,7 @@ def build(env: StreamExecutionEnvironment, source: Source, sink: Sink, cfg: SlaC
     j_lines = (
         j_tickets.getSideOutput(udf.TicketEvents.LINES)
         .union(java_array(jvm.org.apache.flink.streaming.api.datastream.DataStream, [
-            ticket_out._j_data_stream.flatMap(udf.RecordLines(), Types.STRING().get_java_type_info()),
+            ticket_out._j_data_stream.flatMap(udf.RecordLines(), BYTES.get_java_type_info()),
             minute_lines(ticket_out, cfg, tuning.state_ttl_ms),
         ]))
     )

@@ -39,7 +39,7 @@ def column_mapping(cfg: SlaConfig) -> str:
 
 
 def minute_lines(ticket_out: Any, cfg: SlaConfig, state_ttl_ms: int) -> Any:
-    """The branch_minute rows as JSON lines (a Java DataStream of strings), from the ticket
+    """The branch_minute rows as JSON lines (a Java DataStream of UTF-8 bytes), from the ticket
     operator's output stream of (lines, facts) records."""
     from pyflink.common import Types
     from pyflink.java_gateway import get_gateway
@@ -54,7 +54,7 @@ def minute_lines(ticket_out: Any, cfg: SlaConfig, state_ttl_ms: int) -> Any:
     j_lines = (
         j_facts.keyBy(jvm.sitcen.udf.BranchMinutes.KEY, Types.STRING().get_java_type_info())
         .process(jvm.sitcen.udf.BranchMinutes(columns, column_mapping(cfg), state_ttl_ms),
-                 Types.STRING().get_java_type_info())
+                 Types.PRIMITIVE_ARRAY(Types.BYTE()).get_java_type_info())
         .name("branch-minutes").uid("sitcen-branch-minutes")
     )
     return j_lines

@@ -33,9 +33,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--ticket-buckets", type=int, default=128, metavar="N",
                         help="buckets the tickets are gathered in, the ticket operator's keys (default 128; "
                              "a savepoint restores only into the same number)")
-    tuning.add_argument("--watermark-step", type=float, default=1800.0, metavar="S",
+    tuning.add_argument("--watermark-step", type=float, default=3600.0, metavar="S",
                         help="emit a watermark whenever event time moved on S seconds, besides once a second "
-                             "(default 1800: a fast replay drains state and fires timers every 30 minutes of event "
+                             "(default 3600: a fast replay drains state and fires timers every hour of event "
                              "time; 0: once a second only). Answers are the same for any value; more watermarks "
                              "cost the ticket operator more calls")
     tuning.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",

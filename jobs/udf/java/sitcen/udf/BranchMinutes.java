@@ -1,6 +1,7 @@
 package sitcen.udf;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -41,7 +42,7 @@ import org.apache.flink.util.Collector;
  * <p>Input: rows (branch_id, minute_ms, fact, service, value, sign) from {@link Facts}, keyed by
  * {@link #KEY}; output: JSON lines tagged {@code "_t":"branch_minute"}.
  */
-public class BranchMinutes extends KeyedProcessFunction<String, Row, String> {
+public class BranchMinutes extends KeyedProcessFunction<String, Row, byte[]> {
 
     private static final long serialVersionUID = 1L;
 
@@ -109,7 +110,7 @@ public class BranchMinutes extends KeyedProcessFunction<String, Row, String> {
     }
 
     @Override
-    public void processElement(Row f, Context ctx, Collector<String> out) throws Exception {
+    public void processElement(Row f, Context ctx, Collector<byte[]> out) throws Exception {
         String fact = (String) f.getField(2);
         String service = (String) f.getField(3);
         long value = (Long) f.getField(4);
@@ -146,7 +147,7 @@ public class BranchMinutes extends KeyedProcessFunction<String, Row, String> {
     }
 
     @Override
-    public void onTimer(long timestamp, OnTimerContext ctx, Collector<String> out) throws Exception {
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<byte[]> out) throws Exception {
         long[] s = sums.value();
         if (s == null) {
             return;
@@ -175,7 +176,7 @@ public class BranchMinutes extends KeyedProcessFunction<String, Row, String> {
         Json.seconds(queueMax, line.append(",\"queue_wait_max_s\":"));
         line.append(",\"version\":").append(s[columns.length]);
         line.append(",\"is_deleted\":").append(empty ? 1 : 0).append('}');
-        out.collect(line.toString());
+        out.collect(line.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     static final class WindowKey implements KeySelector<Row, String> {

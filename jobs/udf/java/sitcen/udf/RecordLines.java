@@ -1,20 +1,18 @@
 package sitcen.udf;
 
-import java.nio.charset.StandardCharsets;
-
 import org.apache.flink.api.common.functions.FlatMapFunction;
 import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.util.Collector;
 
-/** The ticket operator's records (lines, facts) → their output lines, newline-joined as sent. */
-public class RecordLines implements FlatMapFunction<Tuple2<byte[], byte[]>, String> {
+/** The ticket operator's records (lines, facts) → their output lines (UTF-8, newline-joined as sent). */
+public class RecordLines implements FlatMapFunction<Tuple2<byte[], byte[]>, byte[]> {
 
     private static final long serialVersionUID = 1L;
 
     @Override
-    public void flatMap(Tuple2<byte[], byte[]> record, Collector<String> out) {
+    public void flatMap(Tuple2<byte[], byte[]> record, Collector<byte[]> out) {
         if (record.f0 != null && record.f0.length > 0) {
-            out.collect(new String(record.f0, StandardCharsets.UTF_8));
+            out.collect(record.f0);
         }
     }
 }

@@ -2,7 +2,7 @@ package sitcen.udf;
 
 import java.nio.charset.StandardCharsets;
 
-import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
@@ -21,8 +21,9 @@ public class TicketEvents extends ProcessFunction<Row, Row> {
 
     private static final long serialVersionUID = 1L;
 
-    /** Output lines (dead letters, too-late heartbeats), tagged with their table. */
-    public static final OutputTag<String> LINES = new OutputTag<>("lines", Types.STRING);
+    /** Output lines (dead letters, too-late heartbeats) in UTF-8, tagged with their table. */
+    public static final OutputTag<byte[]> LINES =
+            new OutputTag<>("lines", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
 
     private final String[] fields;
 
@@ -34,10 +35,10 @@ public class TicketEvents extends ProcessFunction<Row, Row> {
     @Override
     public void processElement(Row r, Context ctx, Collector<Row> out) {
         if (r.getField("code") != null) {
-            ctx.output(LINES, deadLetter(r));
+            ctx.output(LINES, deadLetter(r).getBytes(StandardCharsets.UTF_8));
         } else if ("heartbeat".equals(r.getField("etype"))) {
             if ("too_late".equals(r.getField("lateness"))) {
-                ctx.output(LINES, lateHeartbeat(r));
+                ctx.output(LINES, lateHeartbeat(r).getBytes(StandardCharsets.UTF_8));
             }
         } else {
             StringBuilder event = new StringBuilder(384).append('[');
