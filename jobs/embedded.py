@@ -104,6 +104,12 @@ def make_environment(settings: JobSettings):
     from jobs.udf import jar_path
 
     prepare_process_environment(settings.jvm_heap, settings.jvm_options)
+    # What wiring a Python function into the job imports (Beam's coders, ~1 s), while the JVM starts.
+    from pyflink.fn_execution import flink_fn_execution_pb2  # noqa: F401
+    if settings.execution_mode == "thread":
+        # Thread mode runs Python inside the TaskManager: no need for the loopback worker pool that
+        # PyFlink otherwise starts for a local job (its gRPC server and Beam's import cost ~1 s).
+        os.environ.setdefault("_python_worker_execution_mode", "process")
     conf = Configuration()
     values = {
         "python.execution-mode": settings.execution_mode,
@@ -130,8 +136,11 @@ def make_environment(settings: JobSettings):
 
 
 def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: JobSettings,
-        poll: Optional[Callable[[], None]] = None, poll_every_s: float = 1.0) -> float:
-    """Run the job to the end of `input_path`; call `poll` while it runs. Returns wall seconds."""
+        poll: Optional[Callable[[], None]] = None, poll_every_s: float = 1.0,
+        while_starting: Optional[Callable[[], None]] = None) -> float:
+    """Run the job to the end of `input_path`. `while_starting` runs once the job is submitted, while
+    the mini-cluster starts (a failure there stops the job and is raised); `poll` is called while it
+    runs. Returns wall seconds from submission to the end."""
     import time
 
     from jobs.pipeline import FileSource, build
@@ -143,16 +152,30 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
     env = make_environment(settings)
     build(env, FileSource(str(Path(input_path).resolve())), FileOutputs(out_dir), cfg, run_id, settings.tuning)
     error: list[BaseException] = []
+    client: list[Any] = []
+    submitted = threading.Event()
 
     def execute() -> None:
         try:
-            env.execute(f"sitcen-sla {run_id}")
+            client.append(env.execute_async(f"sitcen-sla {run_id}"))
+            submitted.set()
+            client[0].get_job_execution_result().result()
         except BaseException as exc:  # reported by the caller
             error.append(exc)
+        finally:
+            submitted.set()
 
     started = time.monotonic()
     worker = threading.Thread(target=execute, name="sitcen-job", daemon=True)
     worker.start()
+    if while_starting is not None:
+        try:
+            while_starting()
+        except BaseException:
+            submitted.wait()
+            if client and not error:
+                _cancel(client[0])
+            raise
     while worker.is_alive():
         worker.join(poll_every_s)
         if poll is not None:
@@ -160,6 +183,13 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
     if error:
         raise JobFailed(_root_cause(error[0])) from error[0]
     return time.monotonic() - started
+
+
+def _cancel(job_client: Any) -> None:
+    try:
+        job_client.cancel().result()
+    except Exception:  # noqa: BLE001 - the job may have ended meanwhile
+        pass
 
 
 class JobFailed(RuntimeError):

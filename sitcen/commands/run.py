@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from jobs.tuning import Tuning
     from schemas.catalog import load_catalog, to_rows
     from sinks import schema
-    from sinks.clickhouse import ClickHouseError, connect
+    from sinks.clickhouse import ClickHouseError, connect, parse_dsn
     from sinks.loader import OutputLoader
 
     if args.kafka:
@@ -85,32 +85,41 @@ def run(args: argparse.Namespace) -> int:
                            checkpoint_interval_ms=int(args.checkpoint_interval * 1000), jvm_heap=args.jvm_heap,
                            tuning=Tuning(buckets=args.ticket_buckets, watermark_step_ms=int(args.watermark_step * 1000)),
                            extra=extra)
-    start_jvm(settings)  # the JVM starts while the store is prepared
     try:
-        client = connect(args.clickhouse)
-        schema.ensure(client)
-        schema.load_branches(client, to_rows(load_catalog()))
+        parse_dsn(args.clickhouse)  # a mistyped DSN is said before anything starts
     except ClickHouseError as exc:
         raise UserError(str(exc)) from None
-
+    start_jvm(settings)  # the JVM starts while the job is wired
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     work = Path(args.work_dir) if args.work_dir else Path(".sitcen/runs") / run_id
-    lines_total = _count_lines(source)
-    loader = OutputLoader(client, work)
-    loaded: dict[str, int] = {}
     progress = _Progress(quiet=args.quiet or not sys.stderr.isatty())
+    loaded: dict[str, int] = {}
+    store: dict = {}
+
+    def prepare_store() -> None:
+        """While the mini-cluster starts: the store, its branch catalog, the input's size."""
+        try:
+            client = connect(args.clickhouse)
+            schema.ensure(client)
+            schema.load_branches(client, to_rows(load_catalog()))
+        except ClickHouseError as exc:
+            raise UserError(str(exc)) from None
+        store.update(client=client, loader=OutputLoader(client, work), lines=_count_lines(source))
+        print(f"sitcen run {run_id}: {source} ({store['lines']:,} lines) → {client.dsn.display()}", file=sys.stderr)
 
     def poll() -> None:
-        for table, n in loader.load_new().items():
+        if "loader" not in store:
+            return
+        for table, n in store["loader"].load_new().items():
             loaded[table] = loaded.get(table, 0) + n
         progress.update(loaded)
 
-    print(f"sitcen run {run_id}: {source} ({lines_total:,} lines) → {client.dsn.display()}", file=sys.stderr)
     try:
-        wall = run_job(str(source), work, cfg, run_id, settings, poll=poll)
+        wall = run_job(str(source), work, cfg, run_id, settings, poll=poll, while_starting=prepare_store)
     except JobFailed as exc:
         progress.close()
         raise UserError(f"the job failed: {exc} (Flink's log: .venv/lib/python3.11/site-packages/pyflink/log/)") from None
+    client, lines_total = store["client"], store["lines"]
     poll()
     progress.close()
     schema.compact(client)  # merge to the latest rows: same answers, faster dashboards
