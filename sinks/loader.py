@@ -2,7 +2,7 @@
 
 In embedded mode the PyFlink job does not write ClickHouse itself: its Python workers cannot host
 the `sitcen` process's chDB engine, and `execute_and_collect` pays a py4j round trip per element.
-Instead the job writes JSON lines with Flink's filesystem sink, and the `sitcen` process — the one owner of
+Instead the job writes JSON lines with Flink's file sink, and the `sitcen` process — the one owner of
 the store — loads every finished part file in bulk:
 
     <out_dir>/<bucket>/part-<uuid>-<n>.jsonl      finished, loaded
