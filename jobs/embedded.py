@@ -64,9 +64,9 @@ def jvm_args(heap: str, options: str, *extra: str) -> str:
     return " ".join(a for a in (f"-Xmx{heap}", options, *extra, "-Xlog:cds*=off") if a)
 
 
-def prepare_process_environment(heap: str, options: str = "") -> None:
-    """Before the JVM starts: its options (unless JVM_ARGS is set) and the Python path its embedded
-    interpreter needs. Calling it again changes nothing."""
+def prepare_process_environment(heap: str, options: str = "", jar: Optional[Path] = None) -> None:
+    """Before the JVM starts: its options (unless JVM_ARGS is set), the Python path its embedded
+    interpreter needs and, when given, `jar` on its class path. Calling it again changes nothing."""
     import site
 
     from jobs.warmup import archive_option
@@ -75,43 +75,73 @@ def prepare_process_environment(heap: str, options: str = "") -> None:
     existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [p for p in (root, *site.getsitepackages()) if p not in existing] + existing)
+    if jar is not None:
+        # PyFlink's gateway puts HADOOP_CLASSPATH on the JVM's class path: the job's own classes are
+        # then loadable from every thread py4j serves (the early start runs on one of its own), not
+        # only from the thread whose class loader `pipeline.jars` extended.
+        entries = [e for e in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if e]
+        if str(jar) not in entries:
+            os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([str(jar), *entries])
     # the class-data archive (if recorded) saves seconds of class loading
     os.environ.setdefault("JVM_ARGS", jvm_args(heap, options, archive_option()))
 
 
-def start_jvm(settings: JobSettings) -> threading.Thread:
-    """Launch the JVM (PyFlink's gateway) in the background: seconds the caller can spend elsewhere.
-    `make_environment` then finds it running (or waits for it)."""
+#: What the thread-mode Python operator imports before its first record: PyFlink's embedded runtime
+#: (which imports Apache Beam and pandas: one to two seconds) and the SLA rules.
+PYTHON_RUNTIME = ("pyflink.fn_execution.embedded.operation_utils", "jobs.operators", "jobs.sla.ticket",
+                  "jobs.sla.closing", "schemas.catalog")
 
-    def launch() -> None:
+
+class Startup:
+    """The JVM, Flink's mini-cluster and (thread mode) the Python operator's runtime, started in the
+    background (`sitcen.embedded.LocalCluster`) while the caller imports PyFlink's client side and
+    wires the job: they need the configuration, not the graph. `submit` hands the job to that cluster."""
+
+    def __init__(self, settings: JobSettings):
+        from jobs.udf import jar_path
+
+        self.settings = settings
+        self._cluster: list[Any] = []
+        self._error: list[BaseException] = []
+        prepare_process_environment(settings.jvm_heap, settings.jvm_options, jar_path().resolve())
+        self._thread = threading.Thread(target=self._start, name="sitcen-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
         from pyflink.java_gateway import get_gateway
 
         try:
-            get_gateway()
-        except Exception:  # noqa: BLE001 - make_environment launches again and reports the failure
-            pass
+            jvm = get_gateway().jvm
+            conf = jvm.org.apache.flink.configuration.Configuration.fromMap(job_configuration(self.settings))
+            local = jvm.sitcen.embedded.LocalCluster
+            self._cluster.append(local.start(conf, self.settings.parallelism))
+            if self.settings.execution_mode == "thread":
+                local.importPython(sys.executable, os.environ["PYTHONPATH"], ",".join(PYTHON_RUNTIME))
+        except Exception as exc:  # noqa: BLE001 - submit() then goes Flink's usual way; a JVM that
+            self._error.append(exc)  # cannot start at all fails again, and is reported, in make_environment
 
-    prepare_process_environment(settings.jvm_heap, settings.jvm_options)
-    thread = threading.Thread(target=launch, name="sitcen-jvm-start", daemon=True)
-    thread.start()
-    return thread
+    def submit(self, env: Any, job_name: str) -> Any:
+        """Submit the job wired into `env` (a PyFlink StreamExecutionEnvironment): to the cluster
+        started early, or the usual way when it could not start or has too few slots."""
+        from pyflink.common.job_client import JobClient
+
+        self._thread.join()
+        # What env.execute_async does before its executor: PyFlink's Python-operator configuration.
+        j_graph = env._generate_stream_graph(clear_transformations=True, job_name=job_name)
+        j_env = env._j_stream_execution_environment
+        if self._cluster:
+            cluster = self._cluster[0]
+            if j_graph.getMaximumParallelism() <= self.settings.parallelism:
+                return JobClient(cluster.submit(j_graph, j_env.getConfiguration()))
+            cluster.close()
+        return JobClient(j_env.executeAsync(j_graph))
 
 
-def make_environment(settings: JobSettings):
-    from pyflink.common import Configuration
-    from pyflink.datastream import StreamExecutionEnvironment
-
+def job_configuration(settings: JobSettings) -> dict[str, str]:
+    """The Flink configuration of the job and of its mini-cluster."""
     from jobs.udf import jar_path
 
-    prepare_process_environment(settings.jvm_heap, settings.jvm_options)
-    # What wiring a Python function into the job imports (Beam's coders, ~1 s), while the JVM starts.
-    from pyflink.fn_execution import flink_fn_execution_pb2  # noqa: F401
-    if settings.execution_mode == "thread":
-        # Thread mode runs Python inside the TaskManager: no need for the loopback worker pool that
-        # PyFlink otherwise starts for a local job (its gRPC server and Beam's import cost ~1 s).
-        os.environ.setdefault("_python_worker_execution_mode", "process")
-    conf = Configuration()
-    values = {
+    return {
         "python.execution-mode": settings.execution_mode,
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
@@ -128,7 +158,23 @@ def make_environment(settings: JobSettings):
            if settings.checkpoint_dir is not None else {}),
         **settings.extra,
     }
-    for key, value in values.items():
+
+
+def make_environment(settings: JobSettings):
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+
+    from jobs.udf import jar_path
+
+    prepare_process_environment(settings.jvm_heap, settings.jvm_options, jar_path().resolve())
+    # What wiring a Python function into the job imports (Beam's coders, ~1 s), while the JVM starts.
+    from pyflink.fn_execution import flink_fn_execution_pb2  # noqa: F401
+    if settings.execution_mode == "thread":
+        # Thread mode runs Python inside the TaskManager: no need for the loopback worker pool that
+        # PyFlink otherwise starts for a local job (its gRPC server and Beam's import cost ~1 s).
+        os.environ.setdefault("_python_worker_execution_mode", "process")
+    conf = Configuration()
+    for key, value in job_configuration(settings).items():
         conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(settings.parallelism)
@@ -137,14 +183,17 @@ def make_environment(settings: JobSettings):
 
 def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: JobSettings,
         poll: Optional[Callable[[], None]] = None, poll_every_s: float = 1.0,
-        while_starting: Optional[Callable[[], None]] = None) -> float:
-    """Run the job to the end of `input_path`. `while_starting` runs once the job is submitted, while
-    the mini-cluster starts (a failure there stops the job and is raised); `poll` is called while it
-    runs. Returns wall seconds from submission to the end."""
+        while_starting: Optional[Callable[[], None]] = None, startup: Optional[Startup] = None) -> float:
+    """Run the job to the end of `input_path`, on the mini-cluster `startup` began (or one started
+    now). `while_starting` runs once the job is submitted, while its tasks start (a failure there
+    stops the job and is raised); `poll` is called while it runs. Returns wall seconds from
+    submission to the end."""
     import time
 
     from jobs.pipeline import FileSource, build
 
+    if startup is None:
+        startup = Startup(settings)
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     if settings.checkpoint_dir is None:  # beside the outputs; the loader skips `_` folders
@@ -157,7 +206,7 @@ def run(input_path: str, out_dir: Path, cfg: SlaConfig, run_id: str, settings: J
 
     def execute() -> None:
         try:
-            client.append(env.execute_async(f"sitcen-sla {run_id}"))
+            client.append(startup.submit(env, f"sitcen-sla {run_id}"))
             submitted.set()
             client[0].get_job_execution_result().result()
         except BaseException as exc:  # reported by the caller

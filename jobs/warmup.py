@@ -29,7 +29,7 @@ def archive_option() -> str:
 
 def _job(work: Path, jvm_pid_file: Path) -> None:
     """Runs in a child process: a few lines through the real job, then the JVM exits (and dumps)."""
-    from jobs.embedded import FileOutputs, JobSettings, make_environment
+    from jobs.embedded import FileOutputs, JobSettings, Startup, make_environment
     from jobs.pipeline import FileSource, build
     from jobs.sla.config import load
     from pyflink.java_gateway import get_gateway
@@ -44,9 +44,11 @@ def _job(work: Path, jvm_pid_file: Path) -> None:
         '{"event_id": "h", "type": "heartbeat", "ts": "%s", "branch_id": "spec-almaty"}' % ts.format(9),
         "{not json",
     ]) + "\n")
-    env = make_environment(JobSettings())
+    settings = JobSettings()
+    startup = Startup(settings)
+    env = make_environment(settings)
     build(env, FileSource(str(lines)), FileOutputs(work / "out"), load(), "warmup")
-    env.execute("sitcen warmup")
+    startup.submit(env, "sitcen warmup").get_job_execution_result().result()
     gateway = get_gateway()
     jvm_pid_file.write_text(str(gateway.jvm.ProcessHandle.current().pid()))
     try:

@@ -1,7 +1,8 @@
 """`python -m jobs.udf build [--force]` compiles the job's Java functions into `build/sitcen-udf.jar`.
 
 Sources: every `jobs/udf/java/**/*.java`, compiled with `javac --release 17` against the jars that
-PyFlink ships (`pyflink/lib/*`, which holds Flink's shaded Jackson). Classes go to
+PyFlink ships (`pyflink/lib/*`, which holds Flink's shaded Jackson, and `pyflink/opt/flink-python*.jar`,
+which holds PemJa). Classes go to
 `build/udf-classes/`, the jar to `build/sitcen-udf.jar`. Idempotent: nothing happens while the jar is
 newer than every source.
 """
@@ -76,7 +77,7 @@ def build(force: bool = False) -> Path:
             "UTF-8",
             "-Xlint:-options",
             "-cp",
-            f"{flink_lib_dir()}/*",
+            os.pathsep.join([f"{flink_lib_dir()}/*", *map(str, sorted(flink_lib_dir().parent.glob("opt/flink-python*.jar")))]),
             "-d",
             str(classes),
             *map(str, srcs),

@@ -48,7 +48,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs.embedded import JobFailed, JobSettings, start_jvm
+    from jobs.embedded import JobFailed, JobSettings, Startup
     from jobs.embedded import run as run_job
     from jobs.sla.config import SlaConfigError, load
     from jobs.tuning import Tuning
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         parse_dsn(args.clickhouse)  # a mistyped DSN is said before anything starts
     except ClickHouseError as exc:
         raise UserError(str(exc)) from None
-    start_jvm(settings)  # the JVM starts while the job is wired
+    startup = Startup(settings)  # the JVM, the mini-cluster and the Python runtime start while the job is wired
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     work = Path(args.work_dir) if args.work_dir else Path(".sitcen/runs") / run_id
     progress = _Progress(quiet=args.quiet or not sys.stderr.isatty())
@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         progress.update(loaded)
 
     try:
-        wall = run_job(str(source), work, cfg, run_id, settings, poll=poll, while_starting=prepare_store)
+        wall = run_job(str(source), work, cfg, run_id, settings, poll=poll, while_starting=prepare_store,
+                       startup=startup)
     except JobFailed as exc:
         progress.close()
         raise UserError(f"the job failed: {exc} (Flink's log: .venv/lib/python3.11/site-packages/pyflink/log/)") from None
