@@ -87,7 +87,7 @@ def prepare_process_environment(heap: str, options: str = "", jar: Optional[Path
 
 
 #: What the thread-mode Python operator imports before its first record: PyFlink's embedded runtime
-#: (which imports Apache Beam and pandas: one to two seconds) and the SLA rules.
+#: (without Apache Beam, `jobs.runtime`) and the SLA rules.
 PYTHON_RUNTIME = ("pyflink.fn_execution.embedded.operation_utils", "jobs.operators", "jobs.sla.ticket",
                   "jobs.sla.closing", "schemas.catalog")
 
@@ -116,7 +116,8 @@ class Startup:
             local = jvm.sitcen.embedded.LocalCluster
             self._cluster.append(local.start(conf, self.settings.parallelism))
             if self.settings.execution_mode == "thread":
-                local.importPython(sys.executable, os.environ["PYTHONPATH"], ",".join(PYTHON_RUNTIME))
+                local.preparePython(sys.executable, os.environ["PYTHONPATH"],
+                                    f"import jobs.runtime; jobs.runtime.preload({list(PYTHON_RUNTIME)!r})")
         except Exception as exc:  # noqa: BLE001 - submit() then goes Flink's usual way; a JVM that
             self._error.append(exc)  # cannot start at all fails again, and is reported, in make_environment
 
@@ -167,9 +168,12 @@ def make_environment(settings: JobSettings):
     from jobs.udf import jar_path
 
     prepare_process_environment(settings.jvm_heap, settings.jvm_options, jar_path().resolve())
-    # What wiring a Python function into the job imports (Beam's coders, ~1 s), while the JVM starts.
-    from pyflink.fn_execution import flink_fn_execution_pb2  # noqa: F401
     if settings.execution_mode == "thread":
+        # What wiring a Python function into the job imports: its protobuf description (without
+        # Apache Beam, which only process mode's workers use: `jobs.runtime`).
+        from jobs.runtime import preload
+
+        preload(["pyflink.fn_execution.flink_fn_execution_pb2"])
         # Thread mode runs Python inside the TaskManager: no need for the loopback worker pool that
         # PyFlink otherwise starts for a local job (its gRPC server and Beam's import cost ~1 s).
         os.environ.setdefault("_python_worker_execution_mode", "process")

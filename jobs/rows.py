@@ -1,4 +1,6 @@
-"""Rows leave the job as JSON lines tagged with their table (`_t`), ready for a bulk load.
+"""Rows leave the job as JSON lines tagged with their table (`_t`), ready for a bulk load; null
+values are left out (the load fills an absent column with its default, which for a Nullable column
+is NULL), so the lines are shorter to write and to parse.
 
 Inside the job instants are epoch milliseconds and durations milliseconds; on the way out both
 become seconds (instants as epoch seconds with three decimals, which ClickHouse reads into its
@@ -31,5 +33,6 @@ def to_line(table: str, row: dict[str, Any]) -> bytes:
     out: dict[str, Any] = {"_t": table}
     for name, key, seconds in plan:
         value = row[key]
-        out[name] = value / 1000 if seconds and value is not None else value
+        if value is not None:  # an absent column takes its default (NULL, or 0 / '' when not Nullable)
+            out[name] = value / 1000 if seconds else value
     return orjson.dumps(out)

@@ -84,10 +84,11 @@ public final class LocalCluster {
     }
 
     /**
-     * Imports {@code modules} (comma-separated) into the thread-mode Python interpreter of this JVM
-     * in the background; a failure is only logged, as the operator then imports them itself.
+     * Runs {@code statements} (the imports a Python operator needs) in the thread-mode Python
+     * interpreter of this JVM, in the background; a failure is only logged, as the operator then
+     * imports what it needs itself.
      */
-    public static void importPython(String pythonExec, String pythonPath, String modules) {
+    public static void preparePython(String pythonExec, String pythonPath, String statements) {
         Thread importer =
                 new Thread(
                         () -> {
@@ -98,9 +99,9 @@ public final class LocalCluster {
                                             .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
                                             .build();
                             try (PythonInterpreter interpreter = new PythonInterpreter(config)) {
-                                interpreter.exec("import " + modules);
+                                interpreter.exec(statements);
                             } catch (Throwable t) {
-                                LOG.warn("Importing the Python runtime ahead of the job failed", t);
+                                LOG.warn("Preparing the Python interpreter ahead of the job failed", t);
                             }
                         },
                         "sitcen-python-import");

@@ -167,13 +167,21 @@ public class BranchMinutes extends KeyedProcessFunction<String, Row, byte[]> {
         line.append("{\"_t\":\"branch_minute\",\"branch_id\":");
         Json.quote(branch, line);
         line.append(",\"window_start\":\"").append(MINUTE.format(java.time.Instant.ofEpochMilli(minute))).append('"');
+        // Zero counts are left out: ClickHouse fills an absent column with its default, 0 (most
+        // of a minute's columns are zero, and the row is parsed again by the load).
         boolean empty = true;
         for (int i = 0; i < columns.length; i++) {
-            line.append(",\"").append(columns[i]).append("\":").append(s[i]);
-            empty &= s[i] == 0;
+            if (s[i] != 0) {
+                line.append(",\"").append(columns[i]).append("\":").append(s[i]);
+                empty = false;
+            }
         }
-        Json.seconds(queueSum, line.append(",\"queue_wait_sum_s\":"));
-        Json.seconds(queueMax, line.append(",\"queue_wait_max_s\":"));
+        if (queueSum != 0) {
+            Json.seconds(queueSum, line.append(",\"queue_wait_sum_s\":"));
+        }
+        if (queueMax != 0) {
+            Json.seconds(queueMax, line.append(",\"queue_wait_max_s\":"));
+        }
         line.append(",\"version\":").append(s[columns.length]);
         line.append(",\"is_deleted\":").append(empty ? 1 : 0).append('}');
         out.collect(line.toString().getBytes(StandardCharsets.UTF_8));
