@@ -58,8 +58,7 @@ def build(env: StreamExecutionEnvironment, source: Source, sink: Sink, cfg: SlaC
     udf = jvm.sitcen.udf
     # Validate and judge lateness per source in delivery order (`sitcen.udf.JudgeLines`).
     judged = (
-        source.lines(env)
-        .keyBy(udf.JudgeLines.BySource(), Types.STRING().get_java_type_info())
+        _by_source(source.lines(env), env.get_parallelism())
         .process(udf.JudgeLines(cfg.out_of_orderness_ms, cfg.allowed_lateness_ms), udf.JudgeLines.TYPE)
         .name("judge-lines").uid("sitcen-judge-lines")
     )
@@ -85,6 +84,19 @@ def build(env: StreamExecutionEnvironment, source: Source, sink: Sink, cfg: SlaC
         ]))
     )
     sink.write(j_lines)
+
+
+def _by_source(j_lines: Any, parallelism: int) -> Any:
+    """The lines keyed by their source. With one subtask every key lives where its lines are read,
+    so the keyed judge is chained to the reader (no shuffle: each line is not serialized once more
+    on its way); with more, the lines are shuffled to their source's subtask. Keyed state either
+    way, under one uid, so a savepoint restores at any parallelism."""
+    jvm = get_gateway().jvm
+    key, key_type = jvm.sitcen.udf.JudgeLines.BySource(), Types.STRING().get_java_type_info()
+    if parallelism == 1:
+        return jvm.org.apache.flink.streaming.api.datastream.DataStreamUtils.reinterpretAsKeyedStream(
+            j_lines, key, key_type)
+    return j_lines.keyBy(key, key_type)
 
 
 def _with_event_time(j_stream: Any, out_of_orderness_ms: int, step_ms: int) -> Any:

@@ -298,3 +298,11 @@ def test_process_mode_gives_the_same_answers(store, tmp_path):
     sitcen("run", "--input", str(store["path"]), "--clickhouse", dsn, "--python-mode", "process", "--quiet",
            cwd=tmp_path)
     assert answers(dsn) == answers(store["dsn"])
+
+
+def test_two_subtasks_give_the_same_answers(store, tmp_path):
+    # at parallelism 1 the lines are judged in the reader's chain; with more they are shuffled by
+    # source, and tickets and minutes spread over two subtasks
+    dsn = f"chdb://{tmp_path / 'store'}"
+    sitcen("run", "--input", str(store["path"]), "--clickhouse", dsn, "--parallelism", "2", "--quiet", cwd=tmp_path)
+    assert answers(dsn) == answers(store["dsn"])
