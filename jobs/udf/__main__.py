@@ -41,12 +41,33 @@ def sources() -> list[Path]:
     return sorted(JAVA_DIR.rglob("*.java"))
 
 
+def resources() -> list[Path]:
+    """Files packed as they are (service registrations under META-INF/)."""
+    return sorted(p for p in (JAVA_DIR / "META-INF").rglob("*") if p.is_file())
+
+
+#: Flink's Pekko RPC system, nested in flink-dist; extracted once beside the jar so that a cluster
+#: start need not copy it out anew (`sitcen.embedded.ExtractedRpcSystemLoader`).
+RPC_JAR = BUILD_DIR / "flink-rpc-akka.jar"
+
+
+def extract_rpc_jar() -> Path:
+    dist = next(flink_lib_dir().glob("flink-dist*.jar"))
+    if not RPC_JAR.is_file() or RPC_JAR.stat().st_mtime < dist.stat().st_mtime:
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        partial = RPC_JAR.with_suffix(".partial")
+        with zipfile.ZipFile(dist) as zf, zf.open(RPC_JAR.name) as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(partial, RPC_JAR)
+    return RPC_JAR
+
+
 def is_stale(jar: Path = JAR) -> bool:
     """True when the jar is missing or older than any Java source."""
     if not jar.exists():
         return True
     built = jar.stat().st_mtime
-    return any(src.stat().st_mtime >= built for src in sources())
+    return any(src.stat().st_mtime >= built for src in sources() + resources())
 
 
 def build(force: bool = False) -> Path:
@@ -54,6 +75,7 @@ def build(force: bool = False) -> Path:
     srcs = sources()
     if not srcs:
         raise BuildError(f"no Java sources under {JAVA_DIR}")
+    extract_rpc_jar()
     if not force and not is_stale():
         return JAR
     javac = shutil.which("javac")
@@ -90,6 +112,8 @@ def build(force: bool = False) -> Path:
             zf.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nCreated-By: sitcen jobs.udf\r\n\r\n")
             for path in sorted(classes.rglob("*.class")):
                 zf.write(path, path.relative_to(classes).as_posix())
+            for path in resources():
+                zf.write(path, path.relative_to(JAVA_DIR).as_posix())
         old = work / "old-classes"
         try:
             CLASSES_DIR.rename(old)
