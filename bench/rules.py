@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rules", description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path)
     parser.add_argument("--buckets", type=int, default=128, help="ticket buckets (the job's --ticket-buckets)")
-    parser.add_argument("--step", type=float, default=3600.0, help="seconds of event time between watermarks")
+    parser.add_argument("--step", type=float, default=14400.0, help="seconds of event time between watermarks")
     parser.add_argument("--repeat", type=int, default=1, help="replays (the best is reported)")
     parser.add_argument("--profile", type=int, metavar="N", help="profile one replay, print the N costliest functions")
     args = parser.parse_args(argv)

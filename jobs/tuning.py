@@ -17,7 +17,7 @@ class Tuning:
     buckets: int = 128
     #: A watermark is emitted whenever event time has moved on this far, besides the periodic one:
     #: in a fast replay this is how often keyed state drains and timers fire. 0: periodic only.
-    watermark_step_ms: int = 3_600_000
+    watermark_step_ms: int = 4 * 3_600_000
     #: How often the watermark is emitted in processing time: alerts reach on-call at most this much
     #: after their deadline has passed the watermark; every watermark costs the ticket operator calls.
     watermark_interval_ms: int = 1000

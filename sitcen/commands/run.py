@@ -33,10 +33,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--ticket-buckets", type=int, default=128, metavar="N",
                         help="buckets the tickets are gathered in, the ticket operator's keys (default 128; "
                              "a savepoint restores only into the same number)")
-    tuning.add_argument("--watermark-step", type=float, default=3600.0, metavar="S",
+    tuning.add_argument("--watermark-step", type=float, default=14400.0, metavar="S",
                         help="emit a watermark whenever event time moved on S seconds, besides once a second "
-                             "(default 3600: a fast replay drains state and fires timers every hour of event "
-                             "time; 0: once a second only). Answers are the same for any value; more watermarks "
+                             "(default 14400: a fast replay drains state and fires timers every four hours of "
+                             "event time; 0: once a second only). Answers are the same for any value; more watermarks "
                              "cost the ticket operator more calls")
     tuning.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                         help="a Flink configuration option for the job (repeatable), e.g. "
