@@ -184,6 +184,9 @@ public final class Validator {
         if (len > maxBytes) {
             return fail(r, OVERSIZED, "message is " + len + " bytes, over the " + maxBytes + "-byte limit");
         }
+        if (heartbeat(r, buf, off, len)) {
+            return r;
+        }
         ByteBuffer in = ByteBuffer.wrap(buf, off, len);
         CharBuffer out = chars;
         out.clear();
@@ -230,6 +233,83 @@ public final class Validator {
             return fail(r, NOT_OBJECT, "JSON " + KIND_NAMES[rootKind] + ", not an object");
         }
         return check(r);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Heartbeats in the shape systems send them
+
+    private static final byte[] HB_EVENT_ID = ascii("{\"event_id\":\"");
+    private static final byte[] HB_TYPE_TS = ascii("\",\"type\":\"heartbeat\",\"ts\":\"");
+    private static final byte[] HB_BRANCH_ID = ascii("\",\"branch_id\":\"");
+    private static final byte[] HB_END = ascii("\"}");
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /**
+     * Three lines in four are heartbeats, nearly all written exactly as
+     * {@code {"event_id":"…","type":"heartbeat","ts":"…","branch_id":"…"}} with printable ASCII
+     * values free of quotes and backslashes. For such a line the full path can only conclude
+     * "valid" or fail on the values themselves; this checks those values (ids 1-64 characters,
+     * the timestamp) directly on the bytes and fills {@code r}. Any other line, and any line whose
+     * values fail, returns false and takes the full path, which words the outcome.
+     */
+    private boolean heartbeat(Result r, byte[] buf, int off, int len) {
+        int end = off + len;
+        int i = expect(buf, off, end, HB_EVENT_ID);
+        int idStart = i;
+        i = plainAscii(buf, i, end);
+        int idEnd = i;
+        i = expect(buf, i, end, HB_TYPE_TS);
+        int tsStart = i;
+        i = plainAscii(buf, i, end);
+        int tsEnd = i;
+        i = expect(buf, i, end, HB_BRANCH_ID);
+        int branchStart = i;
+        i = plainAscii(buf, i, end);
+        int branchEnd = i;
+        if (expect(buf, i, end, HB_END) != end
+                || idEnd - idStart < 1 || idEnd - idStart > MAX_ID_LENGTH
+                || branchEnd - branchStart < 1 || branchEnd - branchStart > MAX_ID_LENGTH) {
+            return false;
+        }
+        String ts = new String(buf, tsStart, tsEnd - tsStart, StandardCharsets.ISO_8859_1);
+        long tsMs = parseTs(ts);
+        if (tsError != null) {
+            return false;
+        }
+        r.eventId = new String(buf, idStart, idEnd - idStart, StandardCharsets.ISO_8859_1);
+        r.type = TYPES[TYPES.length - 1];
+        r.ts = ts;
+        r.tsMs = tsMs;
+        r.branchId = new String(buf, branchStart, branchEnd - branchStart, StandardCharsets.ISO_8859_1);
+        return true;
+    }
+
+    /** The index after {@code literal} at {@code i}, or {@code end + 1} (no match; stays past the end). */
+    private static int expect(byte[] buf, int i, int end, byte[] literal) {
+        if (i > end || end - i < literal.length) {
+            return end + 1;
+        }
+        for (int k = 0; k < literal.length; k++) {
+            if (buf[i + k] != literal[k]) {
+                return end + 1;
+            }
+        }
+        return i + literal.length;
+    }
+
+    /** The index of the first byte at or after {@code i} that is not printable ASCII or is a quote or backslash. */
+    private static int plainAscii(byte[] buf, int i, int end) {
+        while (i < end) {
+            byte b = buf[i];
+            if (b < 0x20 || b > 0x7e || b == '"' || b == '\\') {
+                break;
+            }
+            i++;
+        }
+        return i;
     }
 
     private void readObject(JsonParser p) throws IOException {
