@@ -187,6 +187,9 @@ public final class Validator {
         if (heartbeat(r, buf, off, len)) {
             return r;
         }
+        if (flatObject(buf, off, off + len)) {
+            return check(r);
+        }
         ByteBuffer in = ByteBuffer.wrap(buf, off, len);
         CharBuffer out = chars;
         out.clear();
@@ -285,6 +288,74 @@ public final class Validator {
         r.tsMs = tsMs;
         r.branchId = new String(buf, branchStart, branchEnd - branchStart, StandardCharsets.ISO_8859_1);
         return true;
+    }
+
+    /**
+     * The simplest JSON an event can be: one object, no whitespace, contract keys only, each once,
+     * values plain printable-ASCII strings (no escapes) or unsigned integers. For such a line the
+     * JSON parser would report exactly these keys and values, so they are read here straight into
+     * the per-field arrays {@link #check} judges — the same rules, codes and details. Anything
+     * else returns false (nothing judged) and takes the full path.
+     */
+    private boolean flatObject(byte[] buf, int i, int end) {
+        for (int f = 0; f < N_FIELDS; f++) {
+            kinds[f] = ABSENT;
+            strings[f] = null;
+        }
+        firstExtraKey = null;
+        if (end - i < 2 || buf[i] != '{' || buf[end - 1] != '}') {
+            return false;
+        }
+        i++;
+        end--;
+        while (true) {
+            if (i >= end || buf[i] != '"') {
+                return false;
+            }
+            int keyEnd = plainAscii(buf, i + 1, end);
+            if (keyEnd >= end || buf[keyEnd] != '"' || keyEnd + 1 >= end || buf[keyEnd + 1] != ':') {
+                return false;
+            }
+            int f = fieldIndex(new String(buf, i + 1, keyEnd - i - 1, StandardCharsets.ISO_8859_1));
+            if (f < 0 || kinds[f] != ABSENT) {
+                return false; // an extra key or a duplicate: worded by the full path
+            }
+            i = keyEnd + 2;
+            if (i >= end) {
+                return false;
+            }
+            if (buf[i] == '"') {
+                int valueEnd = plainAscii(buf, i + 1, end);
+                if (valueEnd >= end || buf[valueEnd] != '"') {
+                    return false;
+                }
+                kinds[f] = STRING;
+                strings[f] = new String(buf, i + 1, valueEnd - i - 1, StandardCharsets.ISO_8859_1);
+                i = valueEnd + 1;
+            } else {
+                int digits = i;
+                long v = 0;
+                while (digits < end && buf[digits] >= '0' && buf[digits] <= '9' && digits - i < 18) {
+                    v = v * 10 + (buf[digits] - '0');
+                    digits++;
+                }
+                if (digits == i || (buf[i] == '0' && digits - i > 1)
+                        || (digits < end && buf[digits] != ',')) {
+                    return false; // not an unsigned integer of up to 18 digits in JSON's spelling
+                }
+                kinds[f] = INTEGER;
+                longs[f] = v;
+                inLongRange[f] = true;
+                i = digits;
+            }
+            if (i == end) {
+                return true;
+            }
+            if (buf[i] != ',') {
+                return false;
+            }
+            i++;
+        }
     }
 
     /** The index after {@code literal} at {@code i}, or {@code end + 1} (no match; stays past the end). */
