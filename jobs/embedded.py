@@ -102,7 +102,6 @@ class Startup:
 
         self.settings = settings
         self._cluster: list[Any] = []
-        self._error: list[BaseException] = []
         prepare_process_environment(settings.jvm_heap, settings.jvm_options, jar_path().resolve())
         self._thread = threading.Thread(target=self._start, name="sitcen-start", daemon=True)
         self._thread.start()
@@ -118,8 +117,8 @@ class Startup:
             if self.settings.execution_mode == "thread":
                 local.preparePython(sys.executable, os.environ["PYTHONPATH"],
                                     f"import jobs.runtime; jobs.runtime.preload({list(PYTHON_RUNTIME)!r})")
-        except Exception as exc:  # noqa: BLE001 - submit() then goes Flink's usual way; a JVM that
-            self._error.append(exc)  # cannot start at all fails again, and is reported, in make_environment
+        except Exception:  # noqa: BLE001 - submit() then goes Flink's usual way; a JVM that cannot
+            pass  # start at all fails again, and is reported, in make_environment
 
     def submit(self, env: Any, job_name: str) -> Any:
         """Submit the job wired into `env` (a PyFlink StreamExecutionEnvironment): to the cluster
