@@ -100,8 +100,6 @@ class _MapState:
         # as PyFlink's map state of PICKLED_BYTE_ARRAY values does before the JVM takes them
         self._map().update((k, pickle.dumps(v)) for k, v in entries.items())
 
-    def values(self) -> Any:
-        return [pickle.loads(v) for v in self._map().values()]
 
     def remove(self, key: str) -> None:
         self._map().pop(key, None)

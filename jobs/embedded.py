@@ -131,7 +131,7 @@ class Startup:
         j_env = env._j_stream_execution_environment
         if self._cluster:
             cluster = self._cluster[0]
-            if j_graph.getMaximumParallelism() <= self.settings.parallelism:
+            if cluster.fits(j_graph):
                 return JobClient(cluster.submit(j_graph, j_env.getConfiguration()))
             cluster.close()
         return JobClient(j_env.executeAsync(j_graph))

@@ -51,19 +51,21 @@ public final class LocalCluster {
         this.slots = slots;
     }
 
-    /** Starts a mini-cluster of one TaskManager with {@code slots} slots in the background. */
+    /** Starts a mini-cluster in the background, with {@code slots} slots per TaskManager unless the configuration says. */
     public static LocalCluster start(Configuration configuration, int slots) {
-        LocalCluster local = new LocalCluster(slots);
         Configuration conf = new Configuration(configuration);
         if (!conf.contains(RestOptions.BIND_PORT)) {
             conf.set(RestOptions.BIND_PORT, "0");
         }
+        int managers = conf.get(TaskManagerOptions.MINI_CLUSTER_NUM_TASK_MANAGERS);
+        int perManager = conf.getOptional(TaskManagerOptions.NUM_TASK_SLOTS).orElse(slots);
+        LocalCluster local = new LocalCluster(managers * perManager);
         MiniClusterConfiguration clusterConf =
                 new MiniClusterConfiguration.Builder()
                         .setConfiguration(conf)
-                        .setNumTaskManagers(conf.get(TaskManagerOptions.MINI_CLUSTER_NUM_TASK_MANAGERS))
+                        .setNumTaskManagers(managers)
                         .setRpcServiceSharing(RpcServiceSharing.SHARED)
-                        .setNumSlotsPerTaskManager(conf.getOptional(TaskManagerOptions.NUM_TASK_SLOTS).orElse(slots))
+                        .setNumSlotsPerTaskManager(perManager)
                         .build();
         Thread starter =
                 new Thread(
@@ -109,22 +111,22 @@ public final class LocalCluster {
         importer.start();
     }
 
-    /** The started cluster; waits for its start and rethrows its failure. */
-    private MiniCluster cluster() throws Exception {
-        return cluster.get();
+    /** Whether the cluster has the slots {@code graph} needs (else: close it, submit the usual way). */
+    public boolean fits(StreamGraph graph) {
+        return graph.getMaximumParallelism() <= slots;
     }
 
     /**
-     * Submits {@code graph} with the environment's {@code configuration}; the returned client
-     * shuts the cluster down when the job ends. A graph that needs more slots than the cluster has
-     * is refused (the caller then closes this cluster and submits the usual way).
+     * Submits {@code graph} with the environment's {@code configuration}, once the cluster has
+     * started (its start's failure is rethrown); the returned client shuts the cluster down when
+     * the job ends.
      */
     public JobClient submit(StreamGraph graph, ReadableConfig configuration) throws Exception {
-        if (graph.getMaximumParallelism() > slots) {
+        if (!fits(graph)) {
             throw new IllegalArgumentException(
                     "the job needs " + graph.getMaximumParallelism() + " slots, the cluster has " + slots);
         }
-        MiniCluster mini = cluster();
+        MiniCluster mini = cluster.get();
         Configuration effective = new Configuration();
         effective.addAll(Configuration.fromMap(configuration.toMap()));
         StreamGraph plan = PipelineExecutorUtils.getStreamGraph(graph, effective);
